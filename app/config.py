@@ -1,0 +1,187 @@
+"""Settings from the environment, with embedded defaults.
+
+No variable set: SQLite in the instance folder, tasks run in-process, files on
+the local disk, e-mail recorded in the outbox that admins read. Setting
+``DATABASE_URL``, ``REDIS_URL``, ``MAIL_SERVER`` or ``STORAGE_*`` switches each
+part to the real service. ``APP_ENV=production`` refuses to start without a
+real secret key and the real services.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("INSTANCE_PATH", ROOT / "instance"))
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run."""
+
+
+def parse_bool(value: str | None, default: bool = False) -> bool:
+    """Strict boolean parsing: junk raises instead of silently meaning False."""
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+def parse_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        return f"sqlite:///{INSTANCE / 'plasticonnect.db'}"
+    # Accept the common "postgres://" spelling and use psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _dev_secret_key() -> str:
+    """A random key kept in the instance folder, so dev sessions survive restarts."""
+    path = INSTANCE / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+class Config:
+    APP_ENV = "development"
+    SECRET_KEY: str | None = os.environ.get("SECRET_KEY") or None
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+
+    # Uploads
+    STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "local")
+    STORAGE_LOCAL_PATH = os.environ.get("STORAGE_LOCAL_PATH", str(INSTANCE / "uploads"))
+    MAX_CONTENT_LENGTH = parse_int("MAX_UPLOAD_MB", 25) * 1024 * 1024
+    DOCUMENT_MAX_BYTES = parse_int("DOCUMENT_MAX_MB", 10) * 1024 * 1024
+
+    # Mail: SMTP when MAIL_SERVER is set, else the in-app outbox.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+    MAIL_PORT = parse_int("MAIL_PORT", 25)
+    MAIL_USE_TLS = parse_bool(os.environ.get("MAIL_USE_TLS"))
+    MAIL_USE_SSL = parse_bool(os.environ.get("MAIL_USE_SSL"))
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Plasticonnect Hub <hub@plasticonnect.local>")
+
+    # Sessions and security
+    SESSION_COOKIE_NAME = "pc_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = parse_bool(os.environ.get("SESSION_COOKIE_SECURE"))
+    SESSION_IDLE_MINUTES = parse_int("SESSION_IDLE_MINUTES", 120)
+    SESSION_ABSOLUTE_HOURS = parse_int("SESSION_ABSOLUTE_HOURS", 24)
+    LOGIN_MAX_FAILURES_PER_ACCOUNT = parse_int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
+    LOGIN_MAX_FAILURES_PER_IP = parse_int("LOGIN_MAX_FAILURES_PER_IP", 20)
+    LOGIN_THROTTLE_MINUTES = parse_int("LOGIN_THROTTLE_MINUTES", 15)
+    PROXY_FIX_HOPS = parse_int("PROXY_FIX_HOPS", 0)
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session instead
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or (
+        os.environ.get("REDIS_URL") or "memory://"
+    )
+    RATELIMIT_HEADERS_ENABLED = True
+
+    # Languages
+    LANGUAGES = ("en", "de")
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "app" / "translations")
+
+    FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION = False
+    SOCKETIO_MESSAGE_QUEUE: str | None = os.environ.get("REDIS_URL") or None
+
+    @classmethod
+    def finalize(cls, config: dict[str, Any]) -> None:
+        """Fill in what can only be known at start-up (nothing by default)."""
+
+    @classmethod
+    def validate(cls, config: Mapping[str, Any]) -> None:
+        """Refuse to start with settings that cannot work."""
+        if not config.get("SECRET_KEY"):
+            raise ConfigError("SECRET_KEY is not set")
+
+
+class DevelopmentConfig(Config):
+    @classmethod
+    def finalize(cls, config: dict[str, Any]) -> None:
+        """Use a random key kept in the instance folder when SECRET_KEY is not set."""
+        if not config.get("SECRET_KEY"):
+            config["SECRET_KEY"] = _dev_secret_key()
+
+
+class TestingConfig(Config):
+    APP_ENV = "testing"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+    # Tests pick their database in tests/conftest.py (in-memory SQLite, or TEST_DATABASE_URL).
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    WTF_CSRF_ENABLED = False
+    FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION = True
+    MAIL_SUPPRESS_SEND = True
+    SOCKETIO_MESSAGE_QUEUE = None
+    RATELIMIT_STORAGE_URI = "memory://"
+    MAIL_SERVER = ""
+    REDIS_URL = ""
+    PUBLIC_BASE_URL = "http://localhost"
+
+
+class ProductionConfig(Config):
+    APP_ENV = "production"
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-pc_session"
+    PREFERRED_URL_SCHEME = "https"
+
+    @classmethod
+    def validate(cls, config: Mapping[str, Any]) -> None:
+        """Production needs a real secret key, a real database and Redis."""
+        key = config.get("SECRET_KEY") or ""
+        if len(key) < 32 or key in {"dev", "change-me", "secret"}:
+            raise ConfigError("SECRET_KEY must be set to a random value of at least 32 characters in production")
+        if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
+            raise ConfigError("DATABASE_URL must point to PostgreSQL in production")
+        if not config.get("REDIS_URL"):
+            raise ConfigError("REDIS_URL must be set in production")
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env() -> type[Config]:
+    """The config class named by ``APP_ENV`` (default: development)."""
+    name = os.environ.get("APP_ENV", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError as exc:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {name!r}") from exc

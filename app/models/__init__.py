@@ -1,0 +1,50 @@
+"""Every model, re-exported (Alembic autogenerate and ``from app.models import X``)."""
+
+from app.models.audit import AuditEvent
+from app.models.catalog import CatalogTerm
+from app.models.companies import Company, CompanyInvitation
+from app.models.documents import Document
+from app.models.enums import (
+    CatalogKind,
+    CompanyRole,
+    DocumentKind,
+    DocumentReview,
+    EmployerRelation,
+    ExpertiseLevel,
+    LanguageProficiency,
+    PaymentMethod,
+    Role,
+    VerificationStatus,
+)
+from app.models.experts import ExpertEmployer, ExpertLanguage, ExpertProfile, ExpertSkill
+from app.models.notifications import EmailMessage, Notification
+from app.models.outbox import OutboxMessage
+from app.models.users import LoginAttempt, User, UserSession
+
+__all__ = [
+    "AuditEvent",
+    "CatalogKind",
+    "CatalogTerm",
+    "Company",
+    "CompanyInvitation",
+    "CompanyRole",
+    "Document",
+    "DocumentKind",
+    "DocumentReview",
+    "EmailMessage",
+    "EmployerRelation",
+    "ExpertEmployer",
+    "ExpertLanguage",
+    "ExpertProfile",
+    "ExpertSkill",
+    "ExpertiseLevel",
+    "LanguageProficiency",
+    "LoginAttempt",
+    "Notification",
+    "OutboxMessage",
+    "PaymentMethod",
+    "Role",
+    "User",
+    "UserSession",
+    "VerificationStatus",
+]

@@ -1,0 +1,86 @@
+"""The kinds of notification: their subject and message, marked for translation.
+
+Each message is formatted with the notification's params. A notification's
+e-mail uses templates/email/notification.{txt,html} unless a kind names its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+
+@dataclass(frozen=True)
+class Kind:
+    subject: LazyString
+    message: LazyString
+
+
+KINDS: dict[str, Kind] = {
+    "company.submitted": Kind(
+        _l("Company %(company)s submitted for verification"),
+        _l("%(company)s was submitted for verification and waits in the queue."),
+    ),
+    "company.approved": Kind(
+        _l("Your company is verified"),
+        _l("%(company)s is verified. You can now post jobs on Plasticonnect Hub."),
+    ),
+    "company.rejected": Kind(
+        _l("Your company could not be verified"),
+        _l("%(company)s could not be verified. Reason: %(reason)s"),
+    ),
+    "company.info_requested": Kind(
+        _l("The hub needs more information about your company"),
+        _l("The hub asks about %(company)s: %(question)s"),
+    ),
+    "company.suspended": Kind(
+        _l("Your company account is suspended"),
+        _l("%(company)s is suspended. Reason: %(reason)s"),
+    ),
+    "company.reinstated": Kind(
+        _l("Your company account is active again"),
+        _l("%(company)s is active again."),
+    ),
+    "expert.submitted": Kind(
+        _l("Expert %(pseudonym)s submitted for verification"),
+        _l("Expert %(pseudonym)s was submitted for verification and waits in the queue."),
+    ),
+    "expert.approved": Kind(
+        _l("Your expert profile is verified"),
+        _l("Your profile (%(pseudonym)s) is verified. You will now be matched with jobs."),
+    ),
+    "expert.rejected": Kind(
+        _l("Your expert profile could not be verified"),
+        _l("Your profile could not be verified. Reason: %(reason)s"),
+    ),
+    "expert.info_requested": Kind(
+        _l("The hub needs more information about your profile"),
+        _l("The hub asks: %(question)s"),
+    ),
+    "expert.suspended": Kind(
+        _l("Your expert profile is suspended"),
+        _l("Your profile is suspended. Reason: %(reason)s"),
+    ),
+    "expert.reinstated": Kind(
+        _l("Your expert profile is active again"),
+        _l("Your profile is active again."),
+    ),
+    "document.rejected": Kind(
+        _l("A document was not accepted"),
+        _l("The document “%(name)s” was not accepted: %(reason)s"),
+    ),
+    "member.joined": Kind(
+        _l("%(name)s joined your company"),
+        _l("%(name)s accepted your invitation and joined %(company)s."),
+    ),
+    "account.password_changed": Kind(
+        _l("Your password was changed"),
+        _l("The password of your account was changed. If this was not you, reset it now."),
+    ),
+    "account.suspended": Kind(
+        _l("Your account is suspended"),
+        _l("Your account is suspended. Reason: %(reason)s"),
+    ),
+}

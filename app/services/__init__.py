@@ -1,0 +1,1 @@
+"""The only code that changes state: one public function per transition."""

@@ -1,0 +1,38 @@
+"""Unit of work: the single commit point, plus post-commit callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, SessionTransaction
+
+from app.extensions import db
+
+_PENDING = "after_commit"
+
+
+def after_commit(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+    """Run ``func`` only if the current transaction commits. Keep it cheap."""
+    db.session.info.setdefault(_PENDING, []).append((func, args, kwargs))
+
+
+def commit() -> None:
+    """Commit the session (the only ``db.session.commit()`` in app/), then run callbacks."""
+    callbacks = db.session.info.pop(_PENDING, [])
+    db.session.commit()
+    for func, args, kwargs in callbacks:
+        func(*args, **kwargs)
+
+
+def rollback() -> None:
+    """Discard the unit of work and its callbacks."""
+    db.session.info.pop(_PENDING, None)
+    db.session.rollback()
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:  # outermost rollback: the callbacks must never fire
+        session.info.pop(_PENDING, None)

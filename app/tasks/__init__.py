@@ -1,0 +1,1 @@
+"""RQ jobs, called "tasks" because "job" is a domain word here."""

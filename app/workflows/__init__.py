@@ -1,0 +1,1 @@
+"""Pure transition tables: no database, no Flask."""

@@ -1,0 +1,159 @@
+"""Test tiers and fixtures.
+
+- Default: in-memory SQLite, tasks in-process, no services: runs anywhere.
+- ``TEST_DATABASE_URL`` (PostgreSQL) and ``TEST_REDIS_URL``: the same suite against
+  the real services; tables are truncated after each test.
+- Tests marked ``postgres``, ``redis`` or ``browser`` need that service; on a machine
+  without it they are skipped with the reason, and with ``REQUIRE_SERVICES=1`` (CI)
+  the skip becomes a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.config import TestingConfig
+from app.extensions import db
+from app.models import User
+from tests import factories
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def service_unavailable(reason: str) -> None:
+    """Skip with the reason, or fail when CI requires every service."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def postgres_url() -> str:
+    """A PostgreSQL URL for tests that need one, or skip/fail."""
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("TEST_POSTGRES_URL") or DEFAULT_PG
+    if not url.startswith("postgres"):
+        url = os.environ.get("TEST_POSTGRES_URL") or DEFAULT_PG
+    if not _reachable(url, 5432):
+        service_unavailable(f"PostgreSQL is not reachable at {url}")
+    return url
+
+
+def redis_url() -> str:
+    """A Redis URL for tests that need one, or skip/fail."""
+    url = os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS
+    if not _reachable(url, 6379):
+        service_unavailable(f"Redis is not reachable at {url}")
+    return url
+
+
+def chromium_path() -> str:
+    """Debian's Chromium for browser tests, or skip/fail."""
+    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not Path(path).exists():
+        service_unavailable(f"Chromium is not installed at {path} (apt-get install -y chromium)")
+    return path
+
+
+def _to_sqlalchemy_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url[len("postgres://") :]
+    return url
+
+
+_SCHEMA_READY: set[str] = set()
+
+
+@pytest.fixture
+def storage_dir() -> Iterator[str]:
+    path = tempfile.mkdtemp(prefix="pc-uploads-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def make_app(storage_dir: str, **overrides: Any) -> Flask:
+    """An app on the tier chosen by the environment (SQLite by default)."""
+    settings: dict[str, Any] = {"STORAGE_LOCAL_PATH": storage_dir}
+    db_url = os.environ.get("TEST_DATABASE_URL")
+    if db_url:
+        settings["SQLALCHEMY_DATABASE_URI"] = _to_sqlalchemy_url(db_url)
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    if os.environ.get("TEST_REDIS_URL"):
+        settings["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    settings.update(overrides)
+    return create_app(TestingConfig, **settings)
+
+
+@pytest.fixture
+def app(storage_dir: str) -> Iterator[Flask]:
+    application = make_app(storage_dir)
+    with application.app_context():
+        uri = application.config["SQLALCHEMY_DATABASE_URI"]
+        if uri.startswith("sqlite"):
+            db.create_all()
+        elif uri not in _SCHEMA_READY:
+            db.drop_all()
+            db.create_all()
+            _SCHEMA_READY.add(uri)
+        if application.config.get("REDIS_URL"):
+            from app.tasks.queue import connection
+
+            connection().flushdb()
+        yield application
+        db.session.remove()
+        if uri.startswith("sqlite"):
+            db.drop_all()
+        else:
+            names = ", ".join(f'"{t.name}"' for t in reversed(db.metadata.sorted_tables))
+            with db.engine.begin() as conn:
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def login(client: FlaskClient, user: User) -> FlaskClient:
+    """Log ``user`` in on ``client`` through a real server-side session (2FA already passed)."""
+    from app.login import SESSION_KEY
+    from app.services import sessions
+
+    token = sessions.open_session(user, ip="127.0.0.1", user_agent="pytest")
+    with client.session_transaction() as sess:
+        sess.clear()
+        sess[SESSION_KEY] = token
+        sess["_user_id"] = str(user.id)
+        sess["_fresh"] = True
+    return client
+
+
+@pytest.fixture
+def f(app: Flask) -> Any:
+    """The factories, bound to the app's database."""
+    return factories

@@ -16,7 +16,7 @@ from app.models import User
 
 def current_actor() -> User:
     """The logged-in staff user, unwrapped from the Flask-Login proxy."""
-    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    user = current_user._get_current_object()
     if not isinstance(user, User):
         abort(401)
     return user

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -23,12 +25,12 @@ def create_app(config_class: type[Config] | None = None, **overrides: object) ->
 
     # Imported here so that `import app` never pulls in the edges (no cycles).
     from admin_views import init_admin
-    from app import models  # noqa: F401  (every mapper registered before the first query)
     from app import i18n, login, security
     from app.blueprints import register_blueprints
     from app.cli import register_cli
     from app.errors import register_error_handlers
 
+    importlib.import_module("app.models")  # every mapper registered before the first query
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     login_manager.init_app(app)

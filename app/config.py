@@ -36,6 +36,7 @@ def parse_bool(value: str | None, default: bool = False) -> bool:
 
 
 def parse_int(name: str, default: int) -> int:
+    """An integer setting; junk raises."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default

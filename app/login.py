@@ -57,5 +57,5 @@ def init_app(app: Flask) -> None:
     """Install the user loader."""
     login_manager.user_loader(_load_user)
     login_manager.session_protection = None  # the server-side session is the protection
-    login_manager.login_message = None  # type: ignore[assignment]
+    login_manager.login_message = None
     app.before_request(_remember_ip)

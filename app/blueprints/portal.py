@@ -19,7 +19,7 @@ PAGE_SIZE = 20
 
 
 def _actor() -> User:
-    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    user = current_user._get_current_object()
     if not isinstance(user, User):
         abort(401)
     return user
@@ -27,6 +27,7 @@ def _actor() -> User:
 
 @bp.app_context_processor
 def inject_unread() -> dict[str, object]:
+    """The bell's unread count, on every page."""
     if current_user.is_authenticated:
         return {"unread_notifications": notifications.unread_count(current_user)}
     return {"unread_notifications": 0}

@@ -8,12 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.models.base import Model
 from app.models.mixins import UTCDateTime, utcnow
 from app.models.users import User
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """One thing that happened: who did what to which object, from which state to which.
 
     ``hash`` covers this row's content and the previous row's hash, so editing or

@@ -7,12 +7,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.models.base import Model
 from app.models.enums import CatalogKind, enum_column
 from app.models.mixins import TimestampMixin, UTCDateTime
 
 
-class CatalogTerm(TimestampMixin, db.Model):
+class CatalogTerm(TimestampMixin, Model):
     """One term (an industry, a skill, a material, ...). Retired terms stay on old records."""
 
     __tablename__ = "catalog_terms"

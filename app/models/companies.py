@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.models.base import Model
 from app.models.enums import PaymentMethod, VerificationStatus, enum_column
 from app.models.mixins import TimestampMixin, UTCDateTime
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from app.models.users import User
 
 
-class Company(TimestampMixin, db.Model):
+class Company(TimestampMixin, Model):
     """A customer company. Only ``approved`` companies post jobs."""
 
     __tablename__ = "companies"
@@ -64,7 +64,7 @@ class Company(TimestampMixin, db.Model):
         return f"<Company {self.id} {self.status}>"
 
 
-class CompanyInvitation(TimestampMixin, db.Model):
+class CompanyInvitation(TimestampMixin, Model):
     """An owner's invitation of a colleague; accepted by following the e-mailed link."""
 
     __tablename__ = "company_invitations"

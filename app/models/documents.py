@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.models.base import Model
 from app.models.enums import DocumentKind, DocumentReview, enum_column
 from app.models.mixins import TimestampMixin, UTCDateTime
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from app.models.users import User
 
 
-class Document(TimestampMixin, db.Model):
+class Document(TimestampMixin, Model):
     """A stored file under a random key; the original name is kept as metadata only."""
 
     __tablename__ = "documents"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.models.base import Model
 from app.models.enums import (
     EmployerRelation,
     ExpertiseLevel,
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from app.models.users import User
 
 
-class ExpertProfile(TimestampMixin, db.Model):
+class ExpertProfile(TimestampMixin, Model):
     """An expert's profile. Companies only ever see ``pseudonym``."""
 
     __tablename__ = "expert_profiles"
@@ -77,7 +77,7 @@ class ExpertProfile(TimestampMixin, db.Model):
         return f"Expert {self.pseudonym}"
 
 
-class ExpertSkill(db.Model):
+class ExpertSkill(Model):
     """A catalog term (job title, skill, process, material) with the expert's level."""
 
     __tablename__ = "expert_skills"
@@ -92,7 +92,7 @@ class ExpertSkill(db.Model):
     term: Mapped[CatalogTerm] = relationship()
 
 
-class ExpertLanguage(db.Model):
+class ExpertLanguage(Model):
     """A language (ISO 639-1) with CEFR proficiency."""
 
     __tablename__ = "expert_languages"
@@ -106,7 +106,7 @@ class ExpertLanguage(db.Model):
     expert: Mapped[ExpertProfile] = relationship(back_populates="languages")
 
 
-class ExpertEmployer(db.Model):
+class ExpertEmployer(Model):
     """A declared employer or relation, for conflict-of-interest checks."""
 
     __tablename__ = "expert_employers"

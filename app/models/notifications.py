@@ -8,12 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.models.base import Model
 from app.models.mixins import UTCDateTime, utcnow
 from app.models.users import User
 
 
-class Notification(db.Model):
+class Notification(Model):
     """Something that concerns a user. Rendered in the user's language when shown."""
 
     __tablename__ = "notifications"
@@ -30,7 +30,7 @@ class Notification(db.Model):
     user: Mapped[User] = relationship()
 
 
-class EmailMessage(db.Model):
+class EmailMessage(Model):
     """Every e-mail the hub sent or would send.
 
     In the embedded default nothing leaves the machine: this table is the mail

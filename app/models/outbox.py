@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.models.base import Model
 from app.models.mixins import UTCDateTime, utcnow
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """A side effect to deliver at least once (an e-mail today; pushes and payments later).
 
     Consumers are idempotent: a delivered message is never delivered again.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.models.base import Model
 from app.models.enums import CompanyRole, Role, enum_column
 from app.models.mixins import TimestampMixin, UTCDateTime, utcnow
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from app.models.experts import ExpertProfile
 
 
-class User(TimestampMixin, db.Model):
+class User(TimestampMixin, Model):
     """Anyone who logs in: a company user, an expert or a hub admin."""
 
     __tablename__ = "users"
@@ -96,7 +96,7 @@ class User(TimestampMixin, db.Model):
         return f"<User {self.id} {self.role}>"
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """A server-side login session; the cookie only carries its random id.
 
     Logout, password change and suspension revoke rows, so a replayed cookie
@@ -118,7 +118,7 @@ class UserSession(db.Model):
     user: Mapped[User] = relationship(back_populates="sessions")
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """Failed and successful logins, for throttling per account and per IP."""
 
     __tablename__ = "login_attempts"

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 
-from app import mail, notification_kinds
+from app import emails, notification_kinds
 from app.extensions import db
 from app.models import EmailMessage, Notification, OutboxMessage, User
 from app.services import uow
@@ -76,12 +76,12 @@ def _record_failure(message_id: int, exc: Exception) -> None:
     uow.commit()
 
 
-def _send_email(message: OutboxMessage, *, to: str, user_id: int | None, rendered: mail.RenderedEmail) -> None:
+def _send_email(message: OutboxMessage, *, to: str, user_id: int | None, rendered: emails.RenderedEmail) -> None:
     """Record the e-mail, then send it if SMTP is configured. Idempotent per outbox message."""
     record = db.session.scalar(sa.select(EmailMessage).where(EmailMessage.outbox_message_id == message.id))
     if record is not None and record.sent_at is not None:
         return
-    transport = mail.transport()
+    transport = emails.transport()
     if record is None:
         record = EmailMessage(
             outbox_message_id=message.id,
@@ -96,7 +96,7 @@ def _send_email(message: OutboxMessage, *, to: str, user_id: int | None, rendere
     if transport == "smtp":
         # Written before the send: a crash after it leaves an unsent row, which the retry sends.
         uow.commit()
-        mail.send(to, rendered)
+        emails.send(to, rendered)
     record.sent_at = datetime.now(UTC)
 
 
@@ -112,7 +112,7 @@ def _deliver_notification(message: OutboxMessage) -> None:
         subject = str(kind.subject) % note.params
         text = str(kind.message) % note.params
     link = _absolute(note.link)
-    rendered = mail.render(
+    rendered = emails.render(
         "notification", locale=user.locale, subject=subject, user=user, message=text, link=link
     )
     _send_email(message, to=user.email, user_id=user.id, rendered=rendered)
@@ -123,7 +123,7 @@ def _deliver_direct(message: OutboxMessage) -> None:
     params = dict(payload.get("params") or {})
     if "link" in params:
         params["link"] = _absolute(params["link"])
-    rendered = mail.render(payload["template"], locale=payload.get("locale") or "en", **params)
+    rendered = emails.render(payload["template"], locale=payload.get("locale") or "en", **params)
     _send_email(message, to=payload["to"], user_id=payload.get("user_id"), rendered=rendered)
 
 

@@ -1,0 +1,62 @@
+"""Password hashing (argon2id) and the password rules of ASVS 5.0 §6.2.
+
+Rules: at least 12 characters, at most 128 (long passphrases welcome), not a
+common password, not the e-mail address or name; no composition rules.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
+
+MIN_LENGTH = 12
+MAX_LENGTH = 128
+_hasher = PasswordHasher()  # argon2id, m=65536, t=3, p=4
+# Verified against when the account does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # 30,000 most common passwords
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def password_problems(password: str, *, email: str = "", name: str = "") -> list[str]:
+    """What is wrong with a new password, as sentences a person can act on (empty: fine)."""
+    problems: list[str] = []
+    if len(password) < MIN_LENGTH:
+        problems.append(_("Use at least %(n)d characters; a few words make a good passphrase.", n=MIN_LENGTH))
+    if len(password) > MAX_LENGTH:
+        problems.append(_("Use at most %(n)d characters.", n=MAX_LENGTH))
+    lowered = password.lower()
+    if lowered in _common_passwords() or lowered.strip() in _common_passwords():
+        problems.append(_("This password is one of the most common passwords; choose another."))
+    elif len(set(lowered)) <= 2 and password:
+        problems.append(_("This password repeats one or two characters; choose another."))
+    local = email.split("@", 1)[0].lower()
+    if (local and len(local) >= 4 and local in lowered) or (name and name.lower() == lowered):
+        problems.append(_("Do not use your e-mail address or name in your password."))
+    return problems
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant-work check; with no hash (unknown account) a dummy hash is verified."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether the hash was made with weaker parameters than today's."""
+    return _hasher.check_needs_rehash(password_hash)

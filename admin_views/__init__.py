@@ -5,8 +5,25 @@ from __future__ import annotations
 from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
+from flask_babel import lazy_gettext as _l
 
-from admin_views.base import HubIndexView
+from admin_views.accounts import InvitationView, UserView
+from admin_views.audit import AuditLogView
+from admin_views.base import HubIndexView, json_block
+from admin_views.catalog import CatalogTermView
+from admin_views.messages import EmailMessageView, OutboxMessageView
+from admin_views.verification import CompanyVerificationView, ExpertVerificationView
+from app.extensions import db
+from app.models import (
+    AuditEvent,
+    CatalogTerm,
+    Company,
+    CompanyInvitation,
+    EmailMessage,
+    ExpertProfile,
+    OutboxMessage,
+    User,
+)
 from app.security import csp_nonce
 
 
@@ -14,10 +31,41 @@ def init_admin(app: Flask) -> Admin:
     """Build a fresh Admin per app (tests create many apps) and register every view."""
     admin = Admin(
         name="Plasticonnect Hub",
-        index_view=HubIndexView(name="Dashboard", url="/admin", endpoint="admin"),
-        theme=Bootstrap4Theme(swatch="flatly", fluid=True),
+        index_view=HubIndexView(name=_l("Dashboard"), url="/admin", endpoint="admin"),
+        theme=Bootstrap4Theme(base_template="admin/hub_base.html", swatch="default", fluid=True),
         csp_nonce_generator=csp_nonce,
     )
+    verification, accounts, catalog, messages = _l("Verification"), _l("Accounts"), _l("Catalog"), _l("Messages")
+    admin.add_view(
+        CompanyVerificationView(
+            Company, db, name=_l("Companies"), category=verification, endpoint="company_verification", url="companies"
+        )
+    )
+    admin.add_view(
+        ExpertVerificationView(
+            ExpertProfile, db, name=_l("Experts"), category=verification, endpoint="expert_verification", url="experts"
+        )
+    )
+    admin.add_view(UserView(User, db, name=_l("Users"), category=accounts, endpoint="users", url="users"))
+    admin.add_view(
+        InvitationView(
+            CompanyInvitation, db, name=_l("Invitations"), category=accounts, endpoint="invitations", url="invitations"
+        )
+    )
+    admin.add_view(
+        CatalogTermView(CatalogTerm, db, name=_l("Terms"), category=catalog, endpoint="catalog", url="catalog")
+    )
+    admin.add_view(
+        EmailMessageView(
+            EmailMessage, db, name=_l("Mail outbox"), category=messages, endpoint="email_messages", url="mail"
+        )
+    )
+    admin.add_view(
+        OutboxMessageView(OutboxMessage, db, name=_l("Outbox"), category=messages, endpoint="outbox", url="outbox")
+    )
+    admin.add_view(AuditLogView(AuditEvent, db, name=_l("Audit log"), endpoint="audit", url="audit"))
     admin.init_app(app)
+    # After every view is registered: the access check treats these blueprints as admin-only.
     app.extensions["admin_blueprints"] = {view.endpoint for view in admin._views} | {"admin"}
+    app.jinja_env.globals["admin_json"] = json_block
     return admin

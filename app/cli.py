@@ -1,21 +1,680 @@
-"""Command-line tasks: ``flask seed-catalog``, ``flask seed-demo``, ``flask create-admin``, ..."""
+"""Command-line tasks.
+
+- ``flask seed-catalog``: load the plastics catalog (``app/catalog_data/*.json``), idempotently.
+- ``flask seed-demo``: demo accounts for every role and state, printed with their passwords.
+- ``flask create-admin --email ... --name ...``: a hub admin (password asked twice, hidden).
+- ``flask outbox sweep``: deliver every due outgoing message now.
+- ``flask worker``: an RQ worker (with the scheduler) that also sweeps the outbox.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
 import click
-from flask import Flask
+import sqlalchemy as sa
+from flask import Flask, current_app, url_for
+from flask.cli import with_appcontext
+
+from app.extensions import db
+from app.models import (
+    CatalogKind,
+    CatalogTerm,
+    Company,
+    CompanyRole,
+    Document,
+    DocumentKind,
+    DocumentReview,
+    EmployerRelation,
+    ExpertEmployer,
+    ExpertiseLevel,
+    ExpertLanguage,
+    ExpertProfile,
+    ExpertSkill,
+    LanguageProficiency,
+    PaymentMethod,
+    Role,
+    User,
+    VerificationStatus,
+)
+from app.services import audit, uow
+
+logger = logging.getLogger(__name__)
+CATALOG_DIR = Path(__file__).resolve().parent / "catalog_data"
+SWEEP_INTERVAL_SECONDS = 30
 
 
 def register_cli(app: Flask) -> None:
     """Attach the commands."""
+    app.cli.add_command(seed_catalog_command)
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(create_admin_command)
+    app.cli.add_command(outbox_group)
+    app.cli.add_command(worker_command)
 
-    @app.cli.group("outbox")
-    def outbox_group() -> None:
-        """Deliver outgoing e-mails and other effects."""
 
-    @outbox_group.command("sweep")
-    def outbox_sweep() -> None:
-        """Deliver every due message now (retries included)."""
-        from app.tasks.outbox import sweep
+# Catalog -------------------------------------------------------------------------------
 
-        click.echo(f"delivered {sweep()} message(s)")
+
+@dataclass
+class SeedReport:
+    """What a catalog seed did, per kind."""
+
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+    def count(self, bucket: dict[str, int], kind: str) -> None:
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+    @property
+    def total_created(self) -> int:
+        return sum(self.created.values())
+
+    @property
+    def total_updated(self) -> int:
+        return sum(self.updated.values())
+
+
+def load_catalog_files(directory: Path = CATALOG_DIR) -> list[tuple[CatalogKind, list[dict[str, str]]]]:
+    """Read every ``*.json`` catalog file: ``{"kind": ..., "terms": [{"slug", "name", "name_de", "group"}]}``."""
+    out: list[tuple[CatalogKind, list[dict[str, str]]]] = []
+    for path in sorted(directory.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            kind = CatalogKind(doc["kind"])
+        except (KeyError, ValueError) as exc:
+            raise click.ClickException(f"{path.name}: 'kind' must be one of {[k.value for k in CatalogKind]}") from exc
+        terms = doc.get("terms")
+        well_formed = isinstance(terms, list) and all(
+            isinstance(t, dict) and t.get("slug") and t.get("name") for t in terms
+        )
+        if not well_formed:
+            raise click.ClickException(f"{path.name}: 'terms' must be a list of objects with 'slug' and 'name'")
+        out.append((kind, terms))
+    return out
+
+
+def seed_catalog(directory: Path = CATALOG_DIR) -> SeedReport:
+    """Create missing terms and update the names of existing ones, by (kind, slug).
+
+    Never deletes or retires anything: terms an admin added or retired stay as they are.
+    """
+    report = SeedReport()
+    for kind, terms in load_catalog_files(directory):
+        existing = {t.slug: t for t in db.session.scalars(sa.select(CatalogTerm).where(CatalogTerm.kind == kind))}
+        for item in terms:
+            values = {
+                "name": item["name"],
+                "name_de": item.get("name_de", ""),
+                "group": item.get("group", ""),
+            }
+            if "description" in item:
+                values["description"] = item["description"]
+            term = existing.get(item["slug"])
+            if term is None:
+                term = CatalogTerm(kind=kind, slug=item["slug"], description="", **values)
+                db.session.add(term)
+                existing[term.slug] = term
+                report.count(report.created, kind.value)
+            elif any(getattr(term, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(term, k, v)
+                report.count(report.updated, kind.value)
+            else:
+                report.count(report.unchanged, kind.value)
+    if report.total_created or report.total_updated:
+        db.session.flush()
+        audit.record(
+            "catalog.seeded",
+            actor=None,
+            entity="catalog_terms",
+            entity_id=None,
+            data={"created": report.created, "updated": report.updated},
+        )
+    uow.commit()
+    return report
+
+
+@click.command("seed-catalog")
+@with_appcontext
+def seed_catalog_command() -> None:
+    """Load the plastics catalog (industries, job titles, skills, ...); safe to run again."""
+    report = seed_catalog()
+    kinds = sorted(set(report.created) | set(report.updated) | set(report.unchanged))
+    for kind in kinds:
+        click.echo(
+            f"  {kind:<15} {report.created.get(kind, 0):>3} new, {report.updated.get(kind, 0):>3} updated, "
+            f"{report.unchanged.get(kind, 0):>3} unchanged"
+        )
+    click.echo(f"Catalog ready: {report.total_created} new, {report.total_updated} updated.")
+
+
+# Admin accounts --------------------------------------------------------------------------
+
+
+def _normalise_email(email: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise click.BadParameter(str(exc), param_hint="--email") from exc
+
+
+def _email_taken(email: str) -> bool:
+    return db.session.scalar(sa.select(User.id).where(sa.func.lower(User.email) == email.lower())) is not None
+
+
+def create_admin(*, email: str, name: str, password: str, superadmin: bool = False) -> User:
+    """Create a verified hub admin (2FA is enrolled at the first login) and audit it."""
+    from app.passwords import hash_password
+
+    now = datetime.now(UTC)
+    user = User(
+        email=email,
+        full_name=name,
+        password_hash=hash_password(password),
+        role=Role.ADMIN,
+        is_superadmin=superadmin,
+        email_verified_at=now,
+        password_changed_at=now,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record(
+        "user.created",
+        actor=None,
+        entity="users",
+        entity_id=user.id,
+        data={"role": Role.ADMIN.value, "via": "cli", "superadmin": superadmin},
+    )
+    uow.commit()
+    return user
+
+
+@click.command("create-admin")
+@click.option("--email", required=True, help="The admin's e-mail address (the login).")
+@click.option("--name", required=True, help="The admin's full name.")
+@click.option("--superadmin", is_flag=True, help="May also manage other admins.")
+@with_appcontext
+def create_admin_command(email: str, name: str, superadmin: bool) -> None:
+    """Create a hub admin. The password is asked twice and never echoed."""
+    from app.passwords import password_problems
+
+    email = _normalise_email(email)
+    name = name.strip()
+    if not name:
+        raise click.BadParameter("the name must not be empty", param_hint="--name")
+    if _email_taken(email):
+        raise click.ClickException(f"An account with the e-mail address {email} already exists.")
+    for _attempt in range(3):
+        password = click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
+        problems = password_problems(password, email=email, name=name)
+        if not problems:
+            break
+        for problem in problems:
+            click.echo(f"  - {problem}", err=True)
+    else:
+        raise click.ClickException("No acceptable password given; no account was created.")
+    user = create_admin(email=email, name=name, password=password, superadmin=superadmin)
+    click.echo(f"Admin {user.email} created (id {user.id}). Two-factor authentication is set up at the first login.")
+
+
+# Demo data -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """One printed row of the demo table."""
+
+    email: str
+    password: str
+    role: str
+    state: str
+
+
+DEMO_ADMIN = ("hub.admin@plasticonnect.example", "plastics hub back office", "Hanna Hofmann")
+DEMO_COMPANY_OWNER = ("anna.weber@moldtech.example", "injection molding demo", "Anna Weber")
+DEMO_PENDING_OWNER = ("lars.berg@polyform.example", "blown film demo account", "Lars Berg")
+DEMO_EXPERT = ("k.mueller@experts.example", "scientific molding demo", "Klaus Müller")
+DEMO_PENDING_EXPERT = ("j.santos@experts.example", "die design demo account", "João Santos")
+
+
+def demo_pdf(title: str, lines: Iterable[str]) -> bytes:
+    """A small, valid one-page PDF with a title and a few lines of text (demo documents)."""
+
+    def esc(text: str) -> str:
+        text = text.encode("latin-1", "replace").decode("latin-1")
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    ops = ["BT", "/F1 18 Tf", "72 760 Td", f"({esc(title)}) Tj", "/F1 11 Tf"]
+    for line in lines:
+        ops += ["0 -22 Td", f"({esc(line)}) Tj"]
+    ops.append("ET")
+    stream = "\n".join(ops).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _find_user(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.lower()))
+
+
+def _term(kind: CatalogKind, slug: str) -> CatalogTerm | None:
+    return db.session.scalar(sa.select(CatalogTerm).where(CatalogTerm.kind == kind, CatalogTerm.slug == slug))
+
+
+def _demo_user(spec: tuple[str, str, str], role: Role, **extra: Any) -> User:
+    from app.passwords import hash_password, password_problems
+
+    email, password, name = spec
+    problems = password_problems(password, email=email, name=name)
+    if problems:  # a demo password must follow the same rules as everyone's
+        raise click.ClickException(f"demo password for {email} is not acceptable: {problems}")
+    now = datetime.now(UTC)
+    user = User(
+        email=email,
+        full_name=name,
+        password_hash=hash_password(password),
+        role=role,
+        email_verified_at=now,
+        password_changed_at=now,
+        **extra,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.created", actor=None, entity="users", entity_id=user.id, data={"via": "seed-demo"})
+    return user
+
+
+def _demo_document(
+    *,
+    kind: DocumentKind,
+    title: str,
+    lines: list[str],
+    filename: str,
+    uploaded_by: User,
+    company: Company | None = None,
+    expert: ExpertProfile | None = None,
+    reviewed_by: User | None = None,
+) -> Document:
+    from app.integrations.storage import get_storage
+    from app.services.uploads import new_storage_key
+
+    data = demo_pdf(title, lines)
+    prefix = f"companies/{company.id}/kyc" if company is not None else f"experts/{expert.id if expert else 0}/docs"
+    key = new_storage_key(prefix)
+    get_storage().put(key, data, content_type="application/pdf")
+    now = datetime.now(UTC)
+    document = Document(
+        company_id=company.id if company is not None else None,
+        expert_id=expert.id if expert is not None else None,
+        kind=kind,
+        storage_key=key,
+        original_name=filename,
+        content_type="application/pdf",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by_id=uploaded_by.id,
+        review=DocumentReview.ACCEPTED if reviewed_by is not None else DocumentReview.PENDING,
+        reviewed_by_id=reviewed_by.id if reviewed_by is not None else None,
+        reviewed_at=now if reviewed_by is not None else None,
+    )
+    db.session.add(document)
+    db.session.flush()
+    audit.record("document.seeded", actor=None, entity="documents", entity_id=document.id, data={"via": "seed-demo"})
+    return document
+
+
+def _demo_company(
+    owner_spec: tuple[str, str, str],
+    *,
+    status: VerificationStatus,
+    admin: User,
+    values: dict[str, Any],
+    industry: str,
+    document_lines: list[str],
+) -> None:
+    now = datetime.now(UTC)
+    approved = status is VerificationStatus.APPROVED
+    company = Company(
+        **values,
+        industry=_term(CatalogKind.INDUSTRY, industry),
+        status=status,
+        submitted_at=now - timedelta(days=9 if approved else 2),
+        decided_at=now - timedelta(days=7) if approved else None,
+        decided_by_id=admin.id if approved else None,
+    )
+    db.session.add(company)
+    db.session.flush()
+    audit.record(
+        "company.seeded",
+        actor=None,
+        entity="companies",
+        entity_id=company.id,
+        to_state=status.value,
+        data={"via": "seed-demo"},
+    )
+    owner = _demo_user(owner_spec, Role.COMPANY, company_id=company.id, company_role=CompanyRole.OWNER)
+    _demo_document(
+        kind=DocumentKind.REGISTRATION_CERTIFICATE,
+        title=f"Certificate of incorporation: {company.legal_name}",
+        lines=[*document_lines, "Demo document generated by flask seed-demo."],
+        filename="certificate-of-incorporation.pdf",
+        uploaded_by=owner,
+        company=company,
+        reviewed_by=admin if approved else None,
+    )
+
+
+def _demo_expert(
+    spec: tuple[str, str, str],
+    *,
+    status: VerificationStatus,
+    admin: User,
+    values: dict[str, Any],
+    skills: list[tuple[CatalogKind, str, ExpertiseLevel]],
+    languages: list[tuple[str, LanguageProficiency]],
+    employers: list[tuple[str, EmployerRelation]],
+) -> None:
+    from app.services.pseudonyms import new_pseudonym
+
+    now = datetime.now(UTC)
+    approved = status is VerificationStatus.APPROVED
+    user = _demo_user(spec, Role.EXPERT)
+    profile = ExpertProfile(
+        user_id=user.id,
+        pseudonym=new_pseudonym(),
+        status=status,
+        submitted_at=now - timedelta(days=6 if approved else 1),
+        decided_at=now - timedelta(days=5) if approved else None,
+        decided_by_id=admin.id if approved else None,
+        **values,
+    )
+    db.session.add(profile)
+    db.session.flush()
+    for kind, slug, level in skills:
+        term = _term(kind, slug)
+        if term is not None:
+            profile.skills.append(ExpertSkill(term_id=term.id, level=level))
+    profile.languages.extend(ExpertLanguage(code=code, proficiency=p) for code, p in languages)
+    profile.employers.extend(ExpertEmployer(name=name, relation=r) for name, r in employers)
+    db.session.flush()
+    audit.record(
+        "expert.seeded",
+        actor=None,
+        entity="expert_profiles",
+        entity_id=profile.id,
+        to_state=status.value,
+        data={"via": "seed-demo"},
+    )
+    _demo_document(
+        kind=DocumentKind.CV,
+        title=f"Curriculum vitae: {user.full_name}",
+        lines=[values["headline"], f"{values['years_experience']} years of experience."],
+        filename="cv.pdf",
+        uploaded_by=user,
+        expert=profile,
+        reviewed_by=admin if approved else None,
+    )
+
+
+def seed_demo() -> list[DemoAccount]:
+    """Create the demo accounts that do not exist yet; returns every demo account with its state."""
+    admin = _find_user(DEMO_ADMIN[0])
+    if admin is None:
+        admin = _demo_user(DEMO_ADMIN, Role.ADMIN, is_superadmin=True)
+
+    if _find_user(DEMO_COMPANY_OWNER[0]) is None:
+        _demo_company(
+            DEMO_COMPANY_OWNER,
+            status=VerificationStatus.APPROVED,
+            admin=admin,
+            industry="automotive-transportation",
+            values={
+                "name": "MoldTech Präzision",
+                "legal_name": "MoldTech Präzision GmbH",
+                "registration_number": "HRB 734512",
+                "vat_id": "DE298765431",
+                "country": "DE",
+                "address": "Industriestraße 12\n70565 Stuttgart",
+                "website": "https://moldtech.example",
+                "contact_person": "Anna Weber",
+                "contact_email": DEMO_COMPANY_OWNER[0],
+                "phone": "+49 711 555 0100",
+                "payment_method": PaymentMethod.BANK_TRANSFER,
+            },
+            document_lines=["MoldTech Präzision GmbH", "Amtsgericht Stuttgart, HRB 734512"],
+        )
+    if _find_user(DEMO_PENDING_OWNER[0]) is None:
+        _demo_company(
+            DEMO_PENDING_OWNER,
+            status=VerificationStatus.PENDING_VERIFICATION,
+            admin=admin,
+            industry="packaging",
+            values={
+                "name": "PolyForm Packaging",
+                "legal_name": "PolyForm Packaging AB",
+                "registration_number": "556123-4567",
+                "vat_id": "SE556123456701",
+                "country": "SE",
+                "address": "Hamngatan 4\n211 22 Malmö",
+                "website": "https://polyform.example",
+                "contact_person": "Lars Berg",
+                "contact_email": DEMO_PENDING_OWNER[0],
+                "phone": "+46 40 555 0199",
+                "payment_method": PaymentMethod.INVOICE,
+            },
+            document_lines=["PolyForm Packaging AB", "Organisation number 556123-4567"],
+        )
+    if _find_user(DEMO_EXPERT[0]) is None:
+        _demo_expert(
+            DEMO_EXPERT,
+            status=VerificationStatus.APPROVED,
+            admin=admin,
+            values={
+                "headline": "Injection molding process engineer, scientific molding",
+                "summary": "Eighteen years in automotive injection molding: process validation, "
+                "decoupled molding and root-cause analysis of sink marks, warpage and short shots.",
+                "years_experience": 18,
+                "day_rate_minor": 95000,
+                "currency": "EUR",
+                "available_from": date.today(),
+                "capacity_days_per_week": 3,
+                "country": "DE",
+                "timezone": "Europe/Berlin",
+            },
+            skills=[
+                (CatalogKind.JOB_TITLE, "injection-molding-process-engineer", ExpertiseLevel.PRINCIPAL),
+                (CatalogKind.SKILL, "scientific-molding", ExpertiseLevel.PRINCIPAL),
+                (CatalogKind.SKILL, "decoupled-molding", ExpertiseLevel.SENIOR),
+                (CatalogKind.SKILL, "root-cause-analysis", ExpertiseLevel.SENIOR),
+            ],
+            languages=[("de", LanguageProficiency.NATIVE), ("en", LanguageProficiency.C1)],
+            employers=[("Formteile Süd GmbH", EmployerRelation.FORMER)],
+        )
+    if _find_user(DEMO_PENDING_EXPERT[0]) is None:
+        _demo_expert(
+            DEMO_PENDING_EXPERT,
+            status=VerificationStatus.PENDING_VERIFICATION,
+            admin=admin,
+            values={
+                "headline": "Extrusion process engineer, blown film and die design",
+                "summary": "Twelve years of blown and cast film lines; die design and gel troubleshooting.",
+                "years_experience": 12,
+                "day_rate_minor": 80000,
+                "currency": "EUR",
+                "available_from": date.today() + timedelta(days=14),
+                "capacity_days_per_week": 2,
+                "country": "PT",
+                "timezone": "Europe/Lisbon",
+            },
+            skills=[
+                (CatalogKind.JOB_TITLE, "extrusion-process-engineer", ExpertiseLevel.SENIOR),
+                (CatalogKind.SKILL, "die-design", ExpertiseLevel.SENIOR),
+                (CatalogKind.PROCESS, "blown-film-extrusion", ExpertiseLevel.SENIOR),
+            ],
+            languages=[
+                ("pt", LanguageProficiency.NATIVE),
+                ("en", LanguageProficiency.B2),
+                ("es", LanguageProficiency.B1),
+            ],
+            employers=[("Filmes Atlântico Lda", EmployerRelation.CURRENT)],
+        )
+    uow.commit()
+    return demo_accounts()
+
+
+def demo_accounts() -> list[DemoAccount]:
+    """The demo accounts as they stand now (state read from the database)."""
+    rows: list[DemoAccount] = []
+    specs = [
+        (DEMO_ADMIN, "hub admin"),
+        (DEMO_COMPANY_OWNER, "company owner"),
+        (DEMO_PENDING_OWNER, "company owner"),
+        (DEMO_EXPERT, "expert"),
+        (DEMO_PENDING_EXPERT, "expert"),
+    ]
+    for (email, password, _name), role in specs:
+        user = _find_user(email)
+        if user is None:
+            continue
+        if user.company is not None:
+            state = f"{user.company.name}: {user.company.status.value}"
+        elif user.expert_profile is not None:
+            state = f"Expert {user.expert_profile.pseudonym}: {user.expert_profile.status.value}"
+        else:
+            state = "2FA set-up at first login" if user.totp_enabled_at is None else "active"
+        if user.suspended_at is not None:
+            state += " (account suspended)"
+        rows.append(DemoAccount(email=email, password=password, role=role, state=state))
+    return rows
+
+
+def _login_url() -> str:
+    base = str(current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000")
+    try:
+        with current_app.test_request_context(base_url=base):
+            return url_for("auth.login", _external=True)
+    except Exception:  # the login page is not registered (yet): the site itself
+        return base
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Create demo accounts (admin, companies, experts) once, and print them with their passwords."""
+    accounts = seed_demo()
+    headers = ("E-mail", "Password", "Role", "State")
+    table = [headers] + [(a.email, a.password, a.role, a.state) for a in accounts]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    click.echo(f"\nDemo accounts (log in at {_login_url()}):")
+    for n, row in enumerate(table):
+        click.echo(("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))).rstrip())
+        if n == 0:
+            click.echo("  " + "  ".join("-" * w for w in widths))
+    click.echo("")
+
+
+# Outbox and worker -----------------------------------------------------------------------
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Deliver outgoing e-mails and other effects."""
+
+
+@outbox_group.command("sweep")
+@with_appcontext
+def outbox_sweep() -> None:
+    """Deliver every due message now (retries included)."""
+    from app.tasks.outbox import sweep
+
+    click.echo(f"delivered {sweep()} message(s)")
+
+
+def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
+    """Run the outbox sweep every ``interval`` seconds until ``stop`` is set."""
+    from app.tasks.outbox import sweep
+
+    while not stop.wait(interval):
+        try:
+            with app.app_context():
+                delivered = sweep()
+            if delivered:
+                logger.info("Outbox sweep delivered %s message(s)", delivered)
+        except Exception:
+            logger.exception("Outbox sweep failed; trying again in %s s", interval)
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Work until the queues are empty, then stop (no sweeping).")
+@click.option(
+    "--sweep-interval",
+    type=float,
+    default=SWEEP_INTERVAL_SECONDS,
+    show_default=True,
+    help="Seconds between outbox sweeps; 0 turns the sweeper off.",
+)
+@with_appcontext
+def worker_command(burst: bool, sweep_interval: float) -> None:
+    """Run background tasks from Redis (queues high, notifications, default, low) with the scheduler."""
+    from rq import SimpleWorker
+
+    from app.tasks.queue import QUEUE_NAMES, connection, get_queue
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException(
+            "REDIS_URL is not set. Without Redis the app runs every task in the web process itself, "
+            "so no worker is needed; set REDIS_URL (e.g. redis://127.0.0.1:6379/0) to use one."
+        )
+
+    class AppContextWorker(SimpleWorker):
+        """Runs each task in a fresh app context, so no database session outlives its task."""
+
+        def execute_job(self, job: Any, queue: Any) -> Any:
+            with app.app_context():
+                return super().execute_job(job, queue)
+
+    conn = connection()
+    conn.ping()
+    worker = AppContextWorker([get_queue(name) for name in QUEUE_NAMES], connection=conn)
+    stop = threading.Event()
+    sweeper: threading.Thread | None = None
+    if sweep_interval > 0 and not burst:
+        sweeper = threading.Thread(
+            target=_sweep_forever, args=(app, sweep_interval, stop), name="outbox-sweeper", daemon=True
+        )
+        sweeper.start()
+    sweeping = f"; outbox sweep every {sweep_interval:g} s" if sweeper else ""
+    click.echo(f"Worker on queues {', '.join(QUEUE_NAMES)}{sweeping}")
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        stop.set()

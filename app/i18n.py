@@ -7,7 +7,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,6 +16,8 @@ from flask_login import current_user
 def select_locale() -> str:
     """The user's saved language, the language picked this session, or the browser's."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # services run by jobs, the CLI and tests: no browser to ask
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return str(current_user.locale)
     chosen = session.get("locale")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, g, request, session
 from flask_login import login_user, logout_user
 
 from app.extensions import login_manager
@@ -53,8 +53,23 @@ def _remember_ip() -> None:
     audit.client_ip.set(request.remote_addr)
 
 
+def _fresh_request_globals() -> None:
+    """Start every request with an empty ``g``.
+
+    In production each request gets its own app context, so this changes nothing.
+    Tests hold one app context around many requests; without this they would share
+    ``g``, and with it Flask-Login's cached user (a logged-out or foreign cookie would
+    still look logged in), Flask-Babel's locale and the CSP settings, across requests
+    and even across test clients.
+    """
+    for key in list(g):
+        g.pop(key, None)
+
+
 def init_app(app: Flask) -> None:
     """Install the user loader."""
+    # First of all before_request hooks: nothing may read a previous request's user.
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
     login_manager.user_loader(_load_user)
     login_manager.session_protection = None  # the server-side session is the protection
     login_manager.login_message = None

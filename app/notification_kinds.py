@@ -83,4 +83,13 @@ KINDS: dict[str, Kind] = {
         _l("Your account is suspended"),
         _l("Your account is suspended. Reason: %(reason)s"),
     ),
+    "account.reinstated": Kind(
+        _l("Your account is active again"),
+        _l("Your account is active again; you can log in."),
+    ),
+    "account.two_factor_disabled": Kind(
+        _l("Two-factor authentication was turned off"),
+        _l("Two-factor authentication was turned off for your account. If this was not you, "
+           "reset your password and turn it on again."),
+    ),
 }

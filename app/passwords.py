@@ -1,7 +1,8 @@
 """Password hashing (argon2id) and the password rules of ASVS 5.0 §6.2.
 
 Rules: at least 12 characters, at most 128 (long passphrases welcome), not a
-common password, not the e-mail address or name; no composition rules.
+common password, not the e-mail address or name, not trivially guessable
+(sequences, keyboard rows: zxcvbn score below 2); no composition rules.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from flask_babel import gettext as _
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
+MIN_GUESS_SCORE = 2
+_GUESS_CHECK_MAX = 72  # zxcvbn's limit; longer passphrases are long enough
 _hasher = PasswordHasher()  # argon2id, m=65536, t=3, p=4
 # Verified against when the account does not exist, so timing does not tell.
 _DUMMY_HASH = _hasher.hash("not a real password, only for timing")
@@ -41,7 +44,18 @@ def password_problems(password: str, *, email: str = "", name: str = "") -> list
     local = email.split("@", 1)[0].lower()
     if (local and len(local) >= 4 and local in lowered) or (name and name.lower() == lowered):
         problems.append(_("Do not use your e-mail address or name in your password."))
+    if not problems and len(password) <= _GUESS_CHECK_MAX and _easy_to_guess(password, email, name):
+        problems.append(_("This password is easy to guess: avoid sequences such as 1234 or abcd, "
+                          "keyboard rows and dates. A few unrelated words work well."))
     return problems
+
+
+def _easy_to_guess(password: str, email: str, name: str) -> bool:
+    """zxcvbn's estimate (score 0-1: guessed within about a million tries); no composition rules."""
+    from zxcvbn import zxcvbn
+
+    hints = [part for part in (email, email.split("@", 1)[0], name, *name.split()) if part]
+    return int(zxcvbn(password, user_inputs=hints)["score"]) < MIN_GUESS_SCORE
 
 
 def hash_password(password: str) -> str:

@@ -108,30 +108,65 @@ def make_app(storage_dir: str, **overrides: Any) -> Flask:
     return create_app(TestingConfig, **settings)
 
 
-@pytest.fixture
-def app(storage_dir: str) -> Iterator[Flask]:
-    application = make_app(storage_dir)
+def _create_schema(application: Flask) -> None:
+    uri = application.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
+        db.create_all()
+    elif uri not in _SCHEMA_READY:
+        db.drop_all()
+        db.create_all()
+        _SCHEMA_READY.add(uri)
+
+
+def _clear_tables(application: Flask) -> None:
+    """Empty every table (ids restart at 1), fast enough to run after each test."""
+    tables = list(reversed(db.metadata.sorted_tables))
+    if application.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            for table in tables:
+                conn.execute(table.delete())
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+    else:
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(scope="session")
+def shared_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """One app for the whole run (building one costs ~0.3 s and its templates compile once)."""
+    application = make_app(str(tmp_path_factory.mktemp("uploads")))
     with application.app_context():
-        uri = application.config["SQLALCHEMY_DATABASE_URI"]
-        if uri.startswith("sqlite"):
-            db.create_all()
-        elif uri not in _SCHEMA_READY:
-            db.drop_all()
-            db.create_all()
-            _SCHEMA_READY.add(uri)
-        if application.config.get("REDIS_URL"):
+        _create_schema(application)
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(shared_app: Flask, storage_dir: str) -> Iterator[Flask]:
+    """The shared app with an empty database, its own upload folder and pristine config."""
+    from app.extensions import limiter
+
+    saved_config = dict(shared_app.config)
+    saved_extensions = dict(shared_app.extensions)
+    shared_app.config["STORAGE_LOCAL_PATH"] = storage_dir
+    with shared_app.app_context():
+        limiter.reset()
+        if shared_app.config.get("REDIS_URL"):
             from app.tasks.queue import connection
 
             connection().flushdb()
-        yield application
-        db.session.remove()
-        if uri.startswith("sqlite"):
-            db.drop_all()
-        else:
-            names = ", ".join(f'"{t.name}"' for t in reversed(db.metadata.sorted_tables))
-            with db.engine.begin() as conn:
-                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        db.engine.dispose()
+        try:
+            yield shared_app
+        finally:
+            db.session.remove()
+            _clear_tables(shared_app)
+    shared_app.config.clear()
+    shared_app.config.update(saved_config)
+    shared_app.extensions.clear()
+    shared_app.extensions.update(saved_extensions)
 
 
 @pytest.fixture

@@ -116,3 +116,81 @@ def term(kind: CatalogKind = CatalogKind.SKILL, **overrides: Any) -> CatalogTerm
     db.session.add(t)
     db.session.flush()
     return t
+
+
+# Files and documents (added by the onboarding helper) ---------------------------------------
+
+
+def pdf_bytes(pages: int = 1, metadata: dict[str, str] | None = None, *, script: str | None = None) -> bytes:
+    """A small valid PDF; ``metadata`` goes into /Info, ``script`` into an /OpenAction."""
+    import io
+
+    from pypdf import PdfWriter
+    from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    if metadata:
+        writer.add_metadata(metadata)
+    if script:
+        writer._root_object[NameObject("/OpenAction")] = DictionaryObject(
+            {NameObject("/S"): NameObject("/JavaScript"), NameObject("/JS"): TextStringObject(script)}
+        )
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (40, 30), **save_params: Any) -> bytes:
+    """A small valid PNG or JPEG; ``save_params`` go to Pillow (``exif=``, ``pnginfo=``, ``comment=``)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buf, fmt, **save_params)
+    return buf.getvalue()
+
+
+def document(
+    owner: Company | ExpertProfile,
+    *,
+    kind: Any = None,
+    data: bytes | None = None,
+    name: str = "certificate.pdf",
+    content_type: str = "application/pdf",
+    uploaded_by: User | None = None,
+    **overrides: Any,
+) -> Any:
+    """A stored document (blob in the app's storage + row) for a company or an expert."""
+    import hashlib
+    import uuid
+
+    from app.integrations.storage import get_storage
+    from app.models import Document, DocumentKind
+
+    data = data if data is not None else pdf_bytes()
+    is_company = isinstance(owner, Company)
+    kind = kind or (DocumentKind.REGISTRATION_CERTIFICATE if is_company else DocumentKind.CV)
+    prefix = f"companies/{owner.id}/kyc" if is_company else f"experts/{owner.id}/docs"
+    key = f"{prefix}/{uuid.uuid4().hex}"
+    get_storage().put(key, data, content_type=content_type)
+    if uploaded_by is None:
+        uploaded_by = owner.users[0] if is_company and owner.users else (owner.user if not is_company else admin())
+    values: dict[str, Any] = {
+        "company_id": owner.id if is_company else None,
+        "expert_id": None if is_company else owner.id,
+        "kind": kind,
+        "storage_key": key,
+        "original_name": name,
+        "content_type": content_type,
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "uploaded_by_id": uploaded_by.id,
+    }
+    values.update(overrides)
+    doc = Document(**values)
+    db.session.add(doc)
+    db.session.flush()
+    return doc

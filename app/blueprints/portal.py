@@ -28,7 +28,7 @@ def _actor() -> User:
 @bp.app_context_processor
 def inject_unread() -> dict[str, object]:
     """The bell's unread count, on every page."""
-    if current_user.is_authenticated:
+    if current_user and current_user.is_authenticated:  # None outside a request (e-mails sent by jobs)
         return {"unread_notifications": notifications.unread_count(current_user)}
     return {"unread_notifications": 0}
 

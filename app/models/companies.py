@@ -43,7 +43,8 @@ class Company(TimestampMixin, Model):
     )
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # use_alter: companies <-> users is a cycle; migrations add this FK once both tables exist.
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", use_alter=True))
     # The admin's last question (info_requested) or reason (rejected, suspended).
     status_note: Mapped[str] = mapped_column(sa.Text(), default="")
     version: Mapped[int] = mapped_column(default=1)

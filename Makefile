@@ -1,0 +1,64 @@
+# Plasticonnect Hub: `make run` starts the app with demo data, `make test` runs the tests.
+# Needs only python3.11, make and access to PyPI; everything else goes into .venv.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+PYTEST_ARGS ?=
+FLASK  := $(BIN)/flask --app wsgi
+
+.PHONY: run test lint translations setup setup-dev migrate worker clean help
+
+help:
+	@echo "make run     install, migrate, seed the catalog and demo accounts, serve http://$(HOST):$(PORT)"
+	@echo "make test    install the test tools and run the whole test suite"
+	@echo "make lint    ruff, mypy and the architecture rules (scripts/check_rules.sh)"
+	@echo "make worker  an RQ worker (needs REDIS_URL)"
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when the pinned requirements change.
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+# Compile the translations (.po -> .mo) when there are any.
+translations: | $(BIN)/python
+	@if ls app/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then \
+		$(BIN)/pybabel -q compile -d app/translations; \
+	fi
+
+migrate: $(VENV)/.runtime
+	$(FLASK) db upgrade
+
+run: $(VENV)/.runtime translations migrate
+	$(FLASK) seed-catalog
+	$(FLASK) seed-demo
+	@echo "Plasticonnect Hub on http://$(HOST):$(PORT)  (Ctrl+C stops it)"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev translations
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	scripts/check_rules.sh
+
+worker: $(VENV)/.runtime
+	$(FLASK) worker
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

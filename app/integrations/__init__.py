@@ -1,0 +1,1 @@
+"""Adapters to outside services (storage, ...): the only modules that import their SDKs."""

@@ -1,0 +1,140 @@
+"""Who may do what: ``can_<verb>_<noun>(actor, obj) -> bool`` predicates.
+
+Pure functions of the actor and the object (no database writes, no request).
+Services call them and raise ``NotFound`` when the actor may not even know that
+the object exists (another tenant's company or document), ``PermissionDenied``
+when the actor may see it but not do this. State rules (draft, approved...)
+are not here: the workflow tables and the services own them.
+"""
+
+from __future__ import annotations
+
+from app.models import Company, CompanyInvitation, Document, ExpertProfile, Role, User, VerificationStatus
+
+
+def _active(actor: User | None) -> bool:
+    return actor is not None and actor.suspended_at is None
+
+
+def is_staff(actor: User | None) -> bool:
+    """An active hub admin."""
+    return actor is not None and actor.is_staff
+
+
+def belongs_to_company(actor: User | None, company: Company) -> bool:
+    """Whether ``actor`` is an active user (owner or member) of ``company``."""
+    return _active(actor) and actor is not None and actor.role is Role.COMPANY and actor.company_id == company.id
+
+
+def owns_company(actor: User | None, company: Company) -> bool:
+    """Whether ``actor`` is an active owner of ``company``."""
+    return belongs_to_company(actor, company) and actor is not None and actor.is_company_owner
+
+
+def owns_expert_profile(actor: User | None, expert: ExpertProfile) -> bool:
+    """Whether ``actor`` is the active expert whose profile this is."""
+    return _active(actor) and actor is not None and actor.role is Role.EXPERT and actor.id == expert.user_id
+
+
+# Companies ------------------------------------------------------------------------------
+
+
+def can_view_company(actor: User | None, company: Company) -> bool:
+    """The company's own users and hub staff see the company's profile, status and documents."""
+    return is_staff(actor) or belongs_to_company(actor, company)
+
+
+def can_edit_company(actor: User | None, company: Company) -> bool:
+    """Only an owner changes the company's legal profile and documents (members only read them)."""
+    return owns_company(actor, company)
+
+
+def can_submit_company(actor: User | None, company: Company) -> bool:
+    """Only an owner submits the company for verification."""
+    return owns_company(actor, company)
+
+
+def can_verify_company(actor: User | None, company: Company) -> bool:
+    """Hub staff approve, reject, question, suspend and reinstate companies."""
+    return is_staff(actor)
+
+
+def can_manage_members(actor: User | None, company: Company) -> bool:
+    """Only an owner invites colleagues and revokes invitations."""
+    return owns_company(actor, company)
+
+
+def can_revoke_invitation(actor: User | None, invitation: CompanyInvitation) -> bool:
+    """An owner of the inviting company (or staff) may revoke an open invitation."""
+    return is_staff(actor) or owns_company(actor, invitation.company)
+
+
+def can_post_jobs(actor: User | None, company: Company) -> bool:
+    """Users of an approved company post jobs; a suspended or unverified company does not."""
+    return belongs_to_company(actor, company) and company.status is VerificationStatus.APPROVED
+
+
+# Experts --------------------------------------------------------------------------------
+
+
+def can_view_expert(actor: User | None, expert: ExpertProfile) -> bool:
+    """The expert and hub staff see the full profile; companies only ever see the pseudonym."""
+    return is_staff(actor) or owns_expert_profile(actor, expert)
+
+
+def can_edit_expert(actor: User | None, expert: ExpertProfile) -> bool:
+    """Only the expert edits their own profile."""
+    return owns_expert_profile(actor, expert)
+
+
+def can_submit_expert(actor: User | None, expert: ExpertProfile) -> bool:
+    """Only the expert submits their own profile for verification."""
+    return owns_expert_profile(actor, expert)
+
+
+def can_verify_expert(actor: User | None, expert: ExpertProfile) -> bool:
+    """Hub staff approve, reject, question, suspend and reinstate experts."""
+    return is_staff(actor)
+
+
+def can_make_offers(actor: User | None, expert: ExpertProfile) -> bool:
+    """Only an approved expert makes offers (later steps)."""
+    return owns_expert_profile(actor, expert) and expert.status is VerificationStatus.APPROVED
+
+
+# Documents ------------------------------------------------------------------------------
+
+
+def can_view_document(actor: User | None, document: Document) -> bool:
+    """Download: staff always; the owning company's users or the owning expert while not removed.
+
+    Expert documents never reach a company (experts are anonymous to companies).
+    """
+    if is_staff(actor):
+        return True
+    if document.removed_at is not None:
+        return False
+    if document.company is not None:
+        return belongs_to_company(actor, document.company)
+    if document.expert is not None:
+        return owns_expert_profile(actor, document.expert)
+    return False
+
+
+def can_preview_document(actor: User | None, document: Document) -> bool:
+    """Inline preview (the back office's iframe/img) is for hub staff only."""
+    return is_staff(actor) and document.is_previewable
+
+
+def can_remove_document(actor: User | None, document: Document) -> bool:
+    """The company's owner, or the expert, removes their own uploads."""
+    if document.company is not None:
+        return owns_company(actor, document.company)
+    if document.expert is not None:
+        return owns_expert_profile(actor, document.expert)
+    return False
+
+
+def can_review_document(actor: User | None, document: Document) -> bool:
+    """Hub staff accept or reject single documents."""
+    return is_staff(actor)

@@ -1,0 +1,330 @@
+"""The authorization matrix (RELIABILITY.md §3.2), built from the app's own url_map.
+
+Every HTTP rule must have an entry in POLICY; a new route without one fails
+this test. Each (rule, method, principal) case runs on a fresh database and
+asserts the status class, and for refused calls that nothing in the database
+changed. Objects in URLs belong to company A (and its owner), so company B's
+users and experts must get 404 (never another tenant's data) where the route
+is theirs to use at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from app.extensions import db
+from app.models import (
+    CompanyInvitation,
+    Document,
+    DocumentKind,
+    EmailMessage,
+    Notification,
+    OutboxMessage,
+    VerificationStatus,
+)
+from app.models.mixins import utcnow
+from tests.conftest import login, make_app
+
+PUBLIC = "public"  # anyone
+LOGIN = "login"  # any logged-in user
+COMPANY = "company"  # company users (owner or member)
+OWNER = "owner"  # company owners only, on company A's objects
+OWNER_PAGE = "owner_page"  # a page of the owner's own company
+EXPERT = "expert"  # experts only
+STAFF = "staff"  # hub admins (Flask-Admin views)
+# Object routes: the object of company A; other tenants get 404.
+COMPANY_OBJECT = "company_object"
+FILE_OBJECT = "file_object"  # company A's users and admins; others 404
+ADMIN_FILE = "admin_file"  # admins only (inline preview)
+OWN_SESSION = "own_session"  # a session id of someone else: 404
+
+POLICY: dict[str, str] = {
+    "static": PUBLIC,
+    "health.health": PUBLIC,
+    "portal.home": PUBLIC,
+    "portal.set_language": PUBLIC,
+    "portal.dashboard": LOGIN,
+    "portal.notifications": LOGIN,
+    "portal.open_notification": LOGIN,
+    "portal.read_all": LOGIN,
+    "auth.login": PUBLIC,
+    "auth.logout": LOGIN,
+    "auth.signup_company": PUBLIC,
+    "auth.signup_expert": PUBLIC,
+    "auth.check_email": PUBLIC,
+    "auth.verify_email": PUBLIC,
+    "auth.resend_verification": PUBLIC,
+    "auth.forgot_password": PUBLIC,
+    "auth.reset_password": PUBLIC,
+    "auth.two_factor": PUBLIC,
+    "auth.totp_setup": PUBLIC,
+    "auth.account": LOGIN,
+    "auth.change_password": LOGIN,
+    "auth.disable_totp": LOGIN,
+    "auth.end_other_sessions": LOGIN,
+    "auth.end_session": LOGIN,
+    "company.home": COMPANY,
+    "company.profile": OWNER_PAGE,
+    "company.documents": COMPANY,
+    "company.remove_document": COMPANY_OBJECT,
+    "company.submit": OWNER_PAGE,
+    "company.members": OWNER_PAGE,
+    "company.revoke_invitation": OWNER,
+    "company.accept_invitation": PUBLIC,
+    "expert.home": EXPERT,
+    "expert.profile": EXPERT,
+    "expert.skills": EXPERT,
+    "expert.languages": EXPERT,
+    "expert.employers": EXPERT,
+    "expert.documents": EXPERT,
+    "expert.remove_document": EXPERT,
+    "expert.submit": EXPERT,
+    "files.download": FILE_OBJECT,
+    "files.preview": ADMIN_FILE,
+}
+
+PRINCIPALS = ("anonymous", "owner_a", "member_a", "owner_b", "expert", "expert_pending", "suspended", "admin")
+
+
+def _admin_endpoints(app: Flask) -> set[str]:
+    return set(app.extensions["admin_blueprints"])
+
+
+def _policy(app: Flask, endpoint: str) -> str | None:
+    blueprint = endpoint.split(".", 1)[0]
+    if endpoint == "admin.static":
+        return PUBLIC
+    if blueprint in _admin_endpoints(app):
+        return STAFF
+    return POLICY.get(endpoint)
+
+
+def _collect_cases() -> list[tuple[str, str, str]]:
+    app = make_app("/tmp/pc-matrix-unused")
+    cases = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            for principal in PRINCIPALS:
+                cases.append((rule.endpoint, rule.rule, method, principal))
+    return [(e, m, p) for e, _r, m, p in sorted(set(cases))]
+
+
+CASES = _collect_cases()
+
+
+def test_every_route_has_a_policy_entry(app):
+    missing = sorted({rule.endpoint for rule in app.url_map.iter_rules() if _policy(app, rule.endpoint) is None})
+    assert missing == [], f"add these endpoints to POLICY: {missing}"
+    assert len(CASES) >= 8 * 100
+
+
+def _world(f: Any) -> dict[str, Any]:
+    company_a = f.company()
+    owner_a = f.company_user(company_a, owner=True)
+    member_a = f.company_user(company_a, owner=False)
+    company_b = f.company()
+    owner_b = f.company_user(company_b, owner=True)
+    expert = f.expert()
+    expert_pending = f.expert(status=VerificationStatus.DRAFT)
+    suspended = f.company_user(f.company(), owner=True)
+    admin = f.admin(totp_enabled_at=utcnow())
+    doc = Document(
+        company_id=company_a.id,
+        kind=DocumentKind.REGISTRATION_CERTIFICATE,
+        storage_key="matrix-doc",
+        original_name="certificate.pdf",
+        content_type="application/pdf",
+        size_bytes=10,
+        sha256="0" * 64,
+        uploaded_by_id=owner_a.id,
+    )
+    db.session.add(doc)
+    invitation = CompanyInvitation(
+        company_id=company_a.id,
+        email="colleague@example.test",
+        invited_by_id=owner_a.id,
+        token_hash="f" * 64,
+        expires_at=utcnow(),
+    )
+    db.session.add(invitation)
+    note = Notification(user_id=owner_a.id, kind="company.approved", params={"company": "A"})
+    db.session.add(note)
+    outbox = OutboxMessage(topic="email.direct", payload={})
+    db.session.add(outbox)
+    db.session.flush()
+    mail = EmailMessage(
+        outbox_message_id=outbox.id,
+        to_address="a@example.test",
+        subject="s",
+        body_text="t",
+        body_html="<p>h</p>",
+        transport="outbox",
+    )
+    db.session.add(mail)
+    term = f.term()
+    db.session.commit()
+    return {
+        "users": {
+            "owner_a": owner_a,
+            "member_a": member_a,
+            "owner_b": owner_b,
+            "expert": expert.user,
+            "expert_pending": expert_pending.user,
+            "suspended": suspended,
+            "admin": admin,
+        },
+        "args": {
+            "document_id": doc.id,
+            "invitation_id": invitation.id,
+            "notification_id": note.id,
+            "user_id": member_a.id,
+            "obj_id": company_a.id,
+            "decision": "approve",
+            "term_id": term.id,
+            "message_id": mail.id,
+            "session_id": 999_999,
+            "token": "not-a-valid-token",
+            "export_type": "csv",
+            "filename": "css/hub.css",
+        },
+    }
+
+
+def _counts() -> dict[str, int]:
+    return {
+        t.name: int(db.session.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+        for t in db.metadata.sorted_tables
+        if t.name not in {"user_sessions", "login_attempts", "audit_events"}
+    }
+
+
+def _expected(policy: str, principal: str, endpoint: str) -> Callable[[int], bool] | str:
+    ok = lambda code: code < 500 and code not in (401, 403)  # noqa: E731
+    if principal == "suspended":
+        principal = "anonymous"  # a suspended user's session is refused: treated as a visitor
+    anonymous = principal == "anonymous"
+    company = principal in {"owner_a", "member_a", "owner_b"}
+    if policy == PUBLIC:
+        return ok
+    if anonymous:
+        return "login"
+    if policy == LOGIN:
+        return ok
+    if policy == STAFF:
+        return ok if principal == "admin" else "deny"
+    if policy == COMPANY:
+        return ok if company else "deny"
+    if policy == OWNER:
+        if principal == "owner_a":
+            return ok
+        if principal == "owner_b":
+            return "notfound"
+        return "deny"
+    if policy == OWNER_PAGE:
+        return ok if principal in {"owner_a", "owner_b"} else "deny"
+    if policy == EXPERT:
+        return ok if principal in {"expert", "expert_pending"} else "deny"
+    if policy == COMPANY_OBJECT:
+        if principal in {"owner_a", "member_a"}:
+            return ok
+        return "notfound" if company else "deny"
+    if policy == FILE_OBJECT:
+        return ok if principal in {"owner_a", "member_a", "admin"} else "notfound"
+    if policy == ADMIN_FILE:
+        return ok if principal == "admin" else "notfound_or_deny"
+    raise AssertionError(policy)
+
+
+class World:
+    """Company A, B, experts and an admin, built once and rebuilt only after a call that may change it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.data: dict[str, Any] = {}
+        self.dirty = True
+
+    def ensure(self) -> dict[str, Any]:
+        from tests import factories
+        from tests.conftest import _clear_tables
+
+        if self.dirty:
+            db.session.remove()
+            _clear_tables(self.app)
+            built = _world(factories)
+            self.data = {
+                "users": {name: user.id for name, user in built["users"].items()},
+                "args": built["args"],
+            }
+            self.dirty = False
+        return self.data
+
+
+@pytest.fixture(scope="module")
+def world(shared_app: Flask) -> Any:
+    from tests.conftest import _clear_tables
+
+    holder = World(shared_app)
+    yield holder
+    with shared_app.app_context():
+        db.session.remove()
+        _clear_tables(shared_app)
+
+
+@pytest.mark.parametrize(("endpoint", "method", "principal"), CASES)
+def test_route_access(world, endpoint, method, principal):
+    from app.extensions import limiter
+    from app.models import User
+
+    app = world.app
+    with app.app_context():
+        limiter.reset()
+        data = world.ensure()
+        allowed_call = True
+        try:
+            rule = next(r for r in app.url_map.iter_rules(endpoint=endpoint) if method in (r.methods or ()))
+            url = rule.build({k: data["args"][k] for k in rule.arguments}, append_unknown=False)[1]
+            client = app.test_client()
+            if principal != "anonymous":
+                login(client, db.session.get(User, data["users"][principal]))
+            if principal == "suspended":
+                user = db.session.get(User, data["users"]["suspended"])
+                user.suspended_at = utcnow()
+                db.session.commit()
+                world.dirty = True
+            policy = _policy(app, endpoint)
+            assert policy is not None
+            expected = _expected(policy, principal, endpoint)
+            allowed_call = callable(expected)
+            before = _counts()
+            response = client.open(url, method=method, data={})
+            code = response.status_code
+            if callable(expected):
+                assert expected(code), f"{method} {url} as {principal}: {code}"
+                return
+            if expected == "login":
+                if method == "GET" and policy != STAFF:
+                    assert code == 302 and "/login" in response.headers["Location"], f"{url}: {code}"
+                else:
+                    assert code in (302, 401, 403), f"{method} {url}: {code}"
+                    if code == 302:
+                        assert "/login" in response.headers["Location"]
+            elif expected == "deny":
+                assert code in (403, 404), f"{method} {url} as {principal}: {code}"
+            elif expected == "notfound":
+                assert code == 404, f"{method} {url} as {principal}: {code}"
+            elif expected == "notfound_or_deny":
+                assert code in (403, 404), f"{method} {url} as {principal}: {code}"
+            db.session.expire_all()
+            assert _counts() == before, f"refused {method} {url} as {principal} changed the database"
+        except BaseException:
+            world.dirty = True
+            raise
+        finally:
+            if allowed_call and method != "GET":
+                world.dirty = True
+            db.session.remove()

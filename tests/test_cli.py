@@ -1,0 +1,222 @@
+"""The command-line tasks: seed-catalog, seed-demo, create-admin, outbox sweep."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import Counter
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from pypdf import PdfReader
+
+from app.cli import CATALOG_DIR, DEMO_ADMIN, demo_pdf, seed_catalog, seed_demo
+from app.extensions import db
+from app.integrations.storage import get_storage
+from app.models import (
+    AuditEvent,
+    CatalogKind,
+    CatalogTerm,
+    Company,
+    Document,
+    ExpertProfile,
+    Role,
+    User,
+    VerificationStatus,
+)
+from app.passwords import password_problems, verify_password
+from app.services import audit, uow
+
+MINIMUM = {
+    CatalogKind.INDUSTRY: 12,
+    CatalogKind.JOB_TITLE: 20,
+    CatalogKind.SKILL: 25,
+    CatalogKind.PROCESS: 25,
+    CatalogKind.MATERIAL: 40,
+    CatalogKind.DEFECT: 50,
+    CatalogKind.TRAINING_TOPIC: 20,
+    CatalogKind.STANDARD: 30,
+}
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def _counts() -> Counter[CatalogKind]:
+    return Counter(db.session.scalars(sa.select(CatalogTerm.kind)))
+
+
+# Catalog -----------------------------------------------------------------------------------
+
+
+def test_catalog_files_are_well_formed():
+    for path in CATALOG_DIR.glob("*.json"):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        CatalogKind(doc["kind"])
+        slugs = [t["slug"] for t in doc["terms"]]
+        assert len(slugs) == len(set(slugs)), f"duplicate slug in {path.name}"
+        for term in doc["terms"]:
+            assert SLUG.fullmatch(term["slug"]) and len(term["slug"]) <= 80, term
+            assert term["name"].strip() and len(term["name"]) <= 160, term
+            assert term["name_de"].strip() and len(term["name_de"]) <= 160, term
+
+
+def test_seed_catalog_loads_every_kind(app):
+    report = seed_catalog()
+
+    counts = _counts()
+    for kind, minimum in MINIMUM.items():
+        assert counts[kind] >= minimum, kind
+    assert report.total_created == sum(counts.values())
+    pe_hd = db.session.scalar(sa.select(CatalogTerm).where(CatalogTerm.slug == "pe-hd"))
+    assert pe_hd is not None and pe_hd.kind is CatalogKind.MATERIAL
+    assert pe_hd.name.startswith("PE-HD") and "density" in pe_hd.name
+    assert pe_hd.label("de").startswith("PE-HD – Polyethylen")
+    defects = db.session.scalars(sa.select(CatalogTerm).where(CatalogTerm.kind == CatalogKind.DEFECT)).all()
+    assert {d.group for d in defects} >= {"injection-molding", "extrusion", "blow-molding", "thermoforming"}
+    assert audit.verify_chain().ok
+
+
+def test_seed_catalog_again_changes_nothing_and_never_deletes(app, f):
+    seed_catalog()
+    own = f.term(CatalogKind.SKILL, slug="our-own-skill", name="Our own skill")
+    retired = db.session.scalar(sa.select(CatalogTerm).where(CatalogTerm.slug == "scientific-molding"))
+    retired.retired_at = datetime.now(UTC)
+    renamed = db.session.scalar(sa.select(CatalogTerm).where(CatalogTerm.slug == "packaging"))
+    renamed.name = "Old name"
+    uow.commit()
+    before = _counts()
+    events = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+
+    report = seed_catalog()
+
+    assert report.total_created == 0
+    assert report.updated == {"industry": 1}
+    assert _counts() == before
+    assert db.session.get(CatalogTerm, own.id) is not None
+    db.session.expire_all()
+    assert renamed.name == "Packaging (rigid, flexible)"
+    assert retired.retired_at is not None  # an admin's retirement stands
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == events + 1
+
+    assert seed_catalog().total_updated == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == events + 1
+
+
+def test_seed_catalog_command(app):
+    result = app.test_cli_runner().invoke(args=["seed-catalog"])
+    assert result.exit_code == 0, result.output
+    assert "material" in result.output
+    assert "Catalog ready:" in result.output
+
+
+# Demo data ---------------------------------------------------------------------------------
+
+
+def test_seed_demo_creates_every_role_and_state_once(app):
+    seed_catalog()
+    first = seed_demo()
+    second = seed_demo()
+
+    assert first == second
+    assert len(first) == 5
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5
+    admin = db.session.scalar(sa.select(User).where(User.email == DEMO_ADMIN[0]))
+    assert admin is not None and admin.role is Role.ADMIN
+    companies = {c.name: c for c in db.session.scalars(sa.select(Company))}
+    assert {c.status for c in companies.values()} == {
+        VerificationStatus.APPROVED,
+        VerificationStatus.PENDING_VERIFICATION,
+    }
+    experts = db.session.scalars(sa.select(ExpertProfile)).all()
+    assert {e.status for e in experts} == {VerificationStatus.APPROVED, VerificationStatus.PENDING_VERIFICATION}
+    for expert in experts:
+        assert re.fullmatch(r"[2-9A-HJKMNP-Z]{4,5}", expert.pseudonym)
+        assert expert.skills and expert.languages
+    for account in first:
+        user = db.session.scalar(sa.select(User).where(User.email == account.email))
+        assert user is not None and user.email_verified_at is not None
+        assert verify_password(user.password_hash, account.password)
+        assert password_problems(account.password, email=user.email, name=user.full_name) == []
+
+    approved = next(c for c in companies.values() if c.status is VerificationStatus.APPROVED)
+    assert approved.decided_by_id == admin.id
+    (document,) = db.session.scalars(sa.select(Document).where(Document.company_id == approved.id)).all()
+    blob = get_storage().get(document.storage_key)
+    assert len(blob) == document.size_bytes and document.content_type == "application/pdf"
+    assert "Certificate of incorporation" in PdfReader(io.BytesIO(blob)).pages[0].extract_text()
+    assert audit.verify_chain().ok
+
+
+def test_seed_demo_command_prints_the_accounts(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert DEMO_ADMIN[0] in result.output and DEMO_ADMIN[1] in result.output
+    assert "pending_verification" in result.output and "approved" in result.output
+    again = runner.invoke(args=["seed-demo"])
+    assert again.exit_code == 0 and again.output == result.output
+
+
+def test_demo_pdf_is_readable():
+    reader = PdfReader(io.BytesIO(demo_pdf("Title (1)", ["Größe: 10 mm", "back\\slash"])))
+    text = reader.pages[0].extract_text()
+    assert "Title (1)" in text and "Größe: 10 mm" in text
+
+
+# create-admin ------------------------------------------------------------------------------
+
+
+def test_create_admin_asks_twice_and_creates_a_verified_admin(app):
+    password = "quiet extruder on night shift"
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "--email", "Ops@Hub.Example", "--name", "Olga Ops"],
+        input=f"{password}\n{password}\n",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert password not in result.output  # hidden input
+    user = db.session.scalar(sa.select(User).where(User.email == "ops@hub.example"))
+    assert user is not None and user.role is Role.ADMIN and user.email_verified_at is not None
+    assert verify_password(user.password_hash, password)
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.created"))
+    assert event is not None and event.entity_id == user.id
+
+
+def test_create_admin_refuses_weak_passwords(app):
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "--email", "ops@hub.example", "--name", "Olga Ops"],
+        input="password\npassword\nshort\nshort\n123456789012\n123456789012\n",
+    )
+    assert result.exit_code == 1
+    assert "at least 12 characters" in result.output
+    assert "No acceptable password" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_create_admin_refuses_a_taken_email_and_a_bad_one(app, f):
+    f.user(email="taken@hub.example")
+    runner = app.test_cli_runner()
+    taken = runner.invoke(args=["create-admin", "--email", "TAKEN@hub.example", "--name", "X"], input="")
+    assert taken.exit_code == 1 and "already exists" in taken.output
+    bad = runner.invoke(args=["create-admin", "--email", "not-an-address", "--name", "X"], input="")
+    assert bad.exit_code == 2 and "--email" in bad.output
+
+
+def test_create_admin_wants_the_same_password_twice(app):
+    password = "quiet extruder on night shift"
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "--email", "ops@hub.example", "--name", "Olga Ops"],
+        input=f"{password}\nother passphrase entirely\n{password}\n{password}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "do not match" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+# outbox ------------------------------------------------------------------------------------
+
+
+def test_outbox_sweep_command(app):
+    result = app.test_cli_runner().invoke(args=["outbox", "sweep"])
+    assert result.exit_code == 0
+    assert "delivered 0 message(s)" in result.output

@@ -71,14 +71,21 @@ class HubAdminForm(BaseForm, FlaskForm):
 
 
 class StaffOnly:
-    """Mixin: refuse everyone but active hub admins, on every view and endpoint."""
+    """Mixin: refuse everyone but active hub admins with two-factor on, on every view and endpoint.
+
+    The login flow already makes admins enrol in TOTP before their first session;
+    checking it here too means no path around that reaches the back office.
+    """
 
     def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.is_staff)
+        return bool(current_user.is_authenticated and current_user.is_staff and current_user.totp_enabled)
 
     def inaccessible_callback(self, name: str, **kwargs: Any) -> ResponseReturnValue:
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if current_user.is_staff:  # an admin without two-factor authentication
+            flash(_("Turn on two-factor authentication to use the back office."), "warning")
+            return redirect(url_for("auth.totp_setup"))
         abort(403)
 
 

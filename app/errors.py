@@ -41,8 +41,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> ResponseReturnValue:
-        if app.config.get("TESTING") and app.config.get("PROPAGATE_EXCEPTIONS", True):
-            raise exc
+        if app.testing and app.config.get("PROPAGATE_EXCEPTIONS") is not False:
+            raise exc  # tests see the real error, not a page
         logger.exception("Unhandled error on %s", request.path)
         uow.rollback()
         return _render(500, "Server error", "Something went wrong on our side. Nothing was changed; please try again.")

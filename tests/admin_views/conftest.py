@@ -144,3 +144,11 @@ def list_table(html: str) -> str:
     """Only the rows of a Flask-Admin list page (filter options elsewhere on the page repeat values)."""
     match = re.search(r'<table class="table[^"]*model-list">.*?</table>', html, re.S)
     return match.group(0) if match else ""
+
+
+def filter_index(client: FlaskClient, endpoint: str) -> dict[tuple[str, str], int]:
+    """Flask-Admin's filter numbers of a view, by (column label, operation): ``?flt0_<n>=value``."""
+    client.get(f"/admin/{endpoint}/")  # builds the options that come from the data
+    admin = client.application.extensions["admin"][0]
+    view = next(v for v in admin._views if v.url.rstrip("/").endswith("/" + endpoint))
+    return {(str(flt.name), str(flt.operation())): i for i, flt in enumerate(view._filters)}

@@ -42,8 +42,9 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
     company = company_case(f)
     expert = expert_case(f)
     term = f.term()
-    admin = f.admin(email="walker-admin@example.test")
-    suspended_admin = f.admin(email="suspended-admin@example.test")
+    admin = f.admin(email="walker-admin@example.test", totp_enabled_at=datetime.now(UTC))
+    suspended_admin = f.admin(email="suspended-admin@example.test", totp_enabled_at=datetime.now(UTC))
+    admin_without_2fa = f.admin(email="no-2fa-admin@example.test")
     outbox = OutboxMessage(
         topic="email.direct",
         payload={"to": "x@example.test"},
@@ -88,6 +89,7 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
         "expert": db.session.get(User, expert.expert.user_id),
         "admin": admin,
         "suspended_admin": suspended_admin,
+        "admin_without_2fa": admin_without_2fa,
     }
 
 
@@ -230,3 +232,16 @@ def test_read_only_views_have_no_generic_writes(app: Flask) -> None:
         assert not view.column_editable_list, type(view).__name__
         if view.endpoint != "catalog":
             assert view.can_create is False and view.can_edit is False, type(view).__name__
+
+
+def test_an_admin_without_two_factor_is_sent_to_enrol(app: Flask, world: dict[str, Any]) -> None:
+    client = principal_client(app, world, "admin_without_2fa")
+    for rule in admin_rules(app):
+        url = build_url(app, rule, world)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            before = snapshot(app) if method == "POST" else None
+            resp = client.open(url, method=method, data=POST_DATA if method == "POST" else None)
+            assert resp.status_code == 302, f"{method} {url} -> {resp.status_code}"
+            assert resp.headers["Location"].endswith("/two-factor/setup"), resp.headers["Location"]
+            if before is not None:
+                assert snapshot(app) == before, f"{method} {url} changed data"

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.models import AuditEvent, User
 from app.services import audit, uow
-from tests.admin_views.conftest import flashes, list_table, snapshot
+from tests.admin_views.conftest import filter_index, flashes, list_table, snapshot
 
 
 def record_events(actor: User, n: int = 3) -> list[AuditEvent]:
@@ -100,9 +100,7 @@ def test_audit_filters_by_action_and_actor(admin_client: FlaskClient, admin: Use
     audit.record("test.mine", actor=admin, entity="companies", entity_id=1)
     audit.record("test.theirs", actor=other, entity="users", entity_id=2)
     uow.commit()
-    view = next(v for v in admin_client.application.extensions["admin"][0]._views if v.endpoint == "audit")
-    admin_client.get("/admin/audit/")  # builds the filter options from the data
-    index = {(str(flt.name), str(flt.operation())): i for i, flt in enumerate(view._filters)}
+    index = filter_index(admin_client, "audit")
 
     def rows(url: str) -> str:
         return list_table(admin_client.get(url).get_data(as_text=True))

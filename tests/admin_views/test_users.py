@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import AuditEvent, Notification, Role, User
-from tests.admin_views.conftest import flashes, list_table, reload, snapshot
+from tests.admin_views.conftest import filter_index, flashes, list_table, reload, snapshot
 from tests.conftest import login
 
 
@@ -63,8 +63,7 @@ def test_user_list_search_and_role_filter_hide_secrets(admin_client: FlaskClient
     expert = f.user(role=Role.EXPERT, email="erika.expert@example.test", full_name="Erika Expert")
     owner = f.company_user(email="owner@molder.test", full_name="Otto Owner")
     db.session.commit()
-    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == "users")
-    index = {(str(flt.name), str(flt.operation())): i for i, flt in enumerate(view._filters)}
+    index = filter_index(admin_client, "users")
 
     html = list_table(admin_client.get("/admin/users/?search=erika").get_data(as_text=True))
     assert "Erika Expert" in html and "Otto Owner" not in html

@@ -17,7 +17,16 @@ from app.models import (
     Notification,
     VerificationStatus,
 )
-from tests.admin_views.conftest import CompanyCase, ExpertCase, company_case, flashes, list_table, reload, snapshot
+from tests.admin_views.conftest import (
+    CompanyCase,
+    ExpertCase,
+    company_case,
+    filter_index,
+    flashes,
+    list_table,
+    reload,
+    snapshot,
+)
 
 S = VerificationStatus
 
@@ -318,10 +327,7 @@ def test_queue_search_and_filters(admin_client: FlaskClient, f: Any) -> None:
     html = admin_client.get("/admin/companies/").get_data(as_text=True)
     assert "FR" in html  # the country filter offers the countries in the data
     # Filter by status and by country through Flask-Admin's filter arguments (flt<n>_<filter index>).
-    view = next(
-        v for v in admin_client.application.extensions["admin"][0]._views if v.endpoint == "company_verification"
-    )
-    index = {(str(flt.name), str(flt.operation())): i for i, flt in enumerate(view._filters)}
+    index = filter_index(admin_client, "companies")
     status_eq, country_eq = index[("Status", "equals")], index[("Country", "equals")]
 
     html = rows(f"/admin/companies/?flt0_{status_eq}=approved")
@@ -331,3 +337,21 @@ def test_queue_search_and_filters(admin_client: FlaskClient, f: Any) -> None:
     html = rows(f"/admin/companies/?flt0_{country_eq}=DE")
     assert german.company.name in html and french.company.name not in html
     assert 'data-testid="status"' in html  # the status badge formatter
+
+
+def test_date_filters_compare_aware_times(admin_client: FlaskClient, f: Any) -> None:
+    now = datetime.now(UTC)
+    old = company_case(f, name="Submitted Long Ago", submitted_at=now - timedelta(days=40))
+    new = company_case(f, name="Submitted Recently", submitted_at=now - timedelta(days=1))
+    index = filter_index(admin_client, "companies")
+    since = (now - timedelta(days=10)).strftime("%Y-%m-%d %H:%M:%S")
+    until = (now + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+
+    def rows(query: str) -> str:
+        return list_table(admin_client.get(f"/admin/companies/?{query}").get_data(as_text=True))
+
+    after = rows(f"flt0_{index[('Submitted', 'greater than')]}={since}")
+    between = rows(f"flt0_{index[('Submitted', 'between')]}={since} to {until}")
+
+    for html in (after, between):
+        assert new.company.name in html and old.company.name not in html

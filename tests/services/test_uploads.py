@@ -218,6 +218,31 @@ def test_pdf_xmp_metadata_is_stripped(app):
     assert b"CANARY" not in clean.data
 
 
+def test_pdf_page_and_link_scripts_are_neutralised(app):
+    from pypdf.generic import ArrayObject, DictionaryObject, FloatObject, NameObject, TextStringObject
+
+    def js(code: str) -> DictionaryObject:
+        action = {NameObject("/S"): NameObject("/JavaScript"), NameObject("/JS"): TextStringObject(code)}
+        return DictionaryObject(action)
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(200, 200)
+    link = DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"),
+        NameObject("/Subtype"): NameObject("/Link"),
+        NameObject("/Rect"): ArrayObject([FloatObject(0), FloatObject(0), FloatObject(50), FloatObject(50)]),
+        NameObject("/A"): js("app.alert('CANARY-LINK')"),
+    })
+    page[NameObject("/Annots")] = ArrayObject([writer._add_object(link)])
+    page[NameObject("/AA")] = DictionaryObject({NameObject("/O"): js("app.alert('CANARY-PAGE')")})
+    buf = io.BytesIO()
+    writer.write(buf)
+    assert buf.getvalue().count(b"CANARY") == 2
+    clean = check(Upload("register.pdf", buf.getvalue()))
+    assert b"CANARY" not in clean.data
+    assert len(PdfReader(io.BytesIO(clean.data)).pages) == 1
+
+
 # Images -----------------------------------------------------------------------------------------
 
 

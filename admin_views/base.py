@@ -149,6 +149,13 @@ def status_badge(view: Any, context: Any, model: Any, name: str) -> Markup:
     return badge(getattr(model, name))
 
 
+def details_link(view: Any, context: Any, model: Any, name: str) -> Markup:
+    """List formatter: the value links to the row's details page (the case)."""
+    return Markup('<a href="{}" data-testid="open-case">{}</a>').format(
+        view.get_url(".details_view", id=model.id), getattr(model, name)
+    )
+
+
 def json_block(value: Any) -> Markup:
     """JSON shown as escaped, indented text (never interpreted as HTML)."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

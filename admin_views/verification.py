@@ -27,6 +27,7 @@ from flask_wtf import FlaskForm
 from admin_views.base import (
     SecureModelView,
     current_actor,
+    details_link,
     dynamic_options,
     form_error_flash,
     run_decision,
@@ -134,7 +135,11 @@ class VerificationView(SecureModelView):
     can_delete = False
     column_editable_list: ClassVar[list[str]] = []
     form_excluded_columns = ("status", "submitted_at", "decided_at", "decided_by", "status_note", "version")
-    column_formatters: ClassVar[dict[str, Any]] = {"status": status_badge}
+    column_formatters: ClassVar[dict[str, Any]] = {
+        "status": status_badge,
+        "name": details_link,
+        "pseudonym": details_link,
+    }
     details_template = "admin/verification/details.html"
     list_template = "admin/verification/list.html"
 

@@ -627,7 +627,7 @@ def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
             with app.app_context():
                 delivered = sweep()
             if delivered:
-                logger.info("Outbox sweep delivered %s message(s)", delivered)
+                click.echo(f"{datetime.now(UTC):%H:%M:%S} Outbox sweep delivered {delivered} message(s)")
         except Exception:
             logger.exception("Outbox sweep failed; trying again in %s s", interval)
 

@@ -10,7 +10,9 @@ from alembic import context
 from flask import current_app
 
 config = context.config
-if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
+# Configure logging from alembic.ini only when nobody else did (the `flask db` CLI);
+# inside tests or an app with its own logging, leave the root logger alone.
+if config.config_file_name is not None and not logging.getLogger().handlers:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 

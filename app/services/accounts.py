@@ -136,7 +136,8 @@ def _now() -> datetime:
 def _find_by_email(email: str) -> User | None:
     if not email:
         return None
-    return db.session.scalar(sa.select(User).where(User.email == email))
+    # lower(): rows written elsewhere (CLI, invitations) may keep the case as typed.
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
 
 
 def _load(user_id: int, *, lock: bool = True) -> User:

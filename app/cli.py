@@ -446,6 +446,8 @@ def _demo_expert(
 
 def seed_demo() -> list[DemoAccount]:
     """Create the demo accounts that do not exist yet; returns every demo account with its state."""
+    if db.session.scalar(sa.select(CatalogTerm.id).limit(1)) is None:
+        seed_catalog()  # the demo profiles refer to catalog terms
     admin = _find_user(DEMO_ADMIN[0])
     if admin is None:
         admin = _demo_user(DEMO_ADMIN, Role.ADMIN, is_superadmin=True)

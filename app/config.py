@@ -84,6 +84,12 @@ class Config:
     STORAGE_LOCAL_PATH = os.environ.get("STORAGE_LOCAL_PATH", str(INSTANCE / "uploads"))
     MAX_CONTENT_LENGTH = parse_int("MAX_UPLOAD_MB", 25) * 1024 * 1024
     DOCUMENT_MAX_BYTES = parse_int("DOCUMENT_MAX_MB", 10) * 1024 * 1024
+    DOCUMENT_MAX_PIXELS = parse_int("DOCUMENT_MAX_PIXELS", 40_000_000)
+    # S3-compatible object storage (STORAGE_BACKEND=s3); credentials come from the
+    # usual AWS variables, a profile or an instance role.
+    STORAGE_S3_BUCKET = os.environ.get("STORAGE_S3_BUCKET", "")
+    STORAGE_S3_ENDPOINT_URL = os.environ.get("STORAGE_S3_ENDPOINT_URL", "")
+    STORAGE_S3_REGION = os.environ.get("STORAGE_S3_REGION", "")
 
     # Mail: SMTP when MAIL_SERVER is set, else the in-app outbox.
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
@@ -151,6 +157,9 @@ class TestingConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_SERVER = ""
     REDIS_URL = ""
+    # Tasks run inline right after commit, also against a real Redis (TEST_REDIS_URL);
+    # tests/tasks/test_worker.py turns this on to check a real worker process.
+    RQ_ASYNC = False
     PUBLIC_BASE_URL = "http://localhost"
 
 
@@ -170,6 +179,10 @@ class ProductionConfig(Config):
             raise ConfigError("DATABASE_URL must point to PostgreSQL in production")
         if not config.get("REDIS_URL"):
             raise ConfigError("REDIS_URL must be set in production")
+        if config.get("STORAGE_BACKEND") not in {"local", "s3"}:
+            raise ConfigError("STORAGE_BACKEND must be 'local' or 's3'")
+        if config.get("STORAGE_BACKEND") == "s3" and not config.get("STORAGE_S3_BUCKET"):
+            raise ConfigError("STORAGE_S3_BUCKET must be set when STORAGE_BACKEND=s3")
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -33,7 +33,8 @@ def connection() -> Redis:
 
 def get_queue(name: str = "default") -> Queue:
     """A named queue; synchronous when no Redis is configured."""
-    is_async = bool(current_app.config.get("REDIS_URL"))
+    # RQ_ASYNC=False (tests) runs tasks inline even on a real Redis, like Flask-RQ's RQ_ASYNC.
+    is_async = bool(current_app.config.get("REDIS_URL")) and bool(current_app.config.get("RQ_ASYNC", True))
     return Queue(name, connection=connection(), is_async=is_async, default_timeout=300)
 
 

@@ -36,7 +36,7 @@ def redis_app(shared_db_url: str, storage_dir: str) -> Iterator[Flask]:
     url = redis_url()
     from tests.conftest import _to_sqlalchemy_url
 
-    app = make_app(storage_dir, SQLALCHEMY_DATABASE_URI=_to_sqlalchemy_url(shared_db_url), REDIS_URL=url)
+    app = make_app(storage_dir, SQLALCHEMY_DATABASE_URI=_to_sqlalchemy_url(shared_db_url), REDIS_URL=url, RQ_ASYNC=True)
     with app.app_context():
         db.create_all()
         connection().flushdb()

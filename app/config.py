@@ -155,6 +155,7 @@ class TestingConfig(Config):
     MAIL_SUPPRESS_SEND = True
     SOCKETIO_MESSAGE_QUEUE = None
     RATELIMIT_STORAGE_URI = "memory://"
+    PASSWORD_HASH_PROFILE = "fast"  # argon2id with cheap parameters: tests hash thousands of times
     MAIL_SERVER = ""
     REDIS_URL = ""
     # Tasks run inline right after commit, also against a real Redis (TEST_REDIS_URL);
@@ -179,6 +180,8 @@ class ProductionConfig(Config):
             raise ConfigError("DATABASE_URL must point to PostgreSQL in production")
         if not config.get("REDIS_URL"):
             raise ConfigError("REDIS_URL must be set in production")
+        if config.get("PASSWORD_HASH_PROFILE", "strong") != "strong":
+            raise ConfigError("PASSWORD_HASH_PROFILE must stay 'strong' in production")
         if config.get("STORAGE_BACKEND") not in {"local", "s3"}:
             raise ConfigError("STORAGE_BACKEND must be 'local' or 's3'")
         if config.get("STORAGE_BACKEND") == "s3" and not config.get("STORAGE_S3_BUCKET"):

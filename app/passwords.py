@@ -17,9 +17,29 @@ MIN_LENGTH = 12
 MAX_LENGTH = 128
 MIN_GUESS_SCORE = 2
 _GUESS_CHECK_MAX = 72  # zxcvbn's limit; longer passphrases are long enough
-_hasher = PasswordHasher()  # argon2id, m=65536, t=3, p=4
+_STRONG = PasswordHasher()  # argon2id, m=65536, t=3, p=4
+# Only for the test suite (TestingConfig): same algorithm, cheap parameters.
+_FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def _hasher() -> PasswordHasher:
+    from flask import current_app, has_app_context
+
+    if has_app_context() and current_app.config.get("PASSWORD_HASH_PROFILE") == "fast":
+        return _FAST
+    return _STRONG
+
+
 # Verified against when the account does not exist, so timing does not tell.
-_DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+_DUMMY_HASHES: dict[int, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash with the same parameters as real ones, verified for unknown accounts."""
+    key = id(hasher)
+    if key not in _DUMMY_HASHES:
+        _DUMMY_HASHES[key] = hasher.hash("not a real password, only for timing")
+    return _DUMMY_HASHES[key]
 
 
 @functools.cache
@@ -60,17 +80,18 @@ def _easy_to_guess(password: str, email: str, name: str) -> bool:
 
 def hash_password(password: str) -> str:
     """An argon2id hash."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant-work check; with no hash (unknown account) a dummy hash is verified."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        hasher = _hasher()
+        return hasher.verify(password_hash or _dummy_hash(hasher), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
     """Whether the hash was made with weaker parameters than today's."""
-    return _hasher.check_needs_rehash(password_hash)
+    return _hasher().check_needs_rehash(password_hash)

@@ -52,21 +52,21 @@ def _reachable(url: str, default_port: int) -> bool:
 
 
 def postgres_url() -> str:
-    """A PostgreSQL URL for tests that need one, or skip/fail."""
+    """A PostgreSQL URL for tests that need one (this worker's own database), or skip/fail."""
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("TEST_POSTGRES_URL") or DEFAULT_PG
     if not url.startswith("postgres"):
         url = os.environ.get("TEST_POSTGRES_URL") or DEFAULT_PG
     if not _reachable(url, 5432):
         service_unavailable(f"PostgreSQL is not reachable at {url}")
-    return url
+    return _per_worker_database(url)
 
 
 def redis_url() -> str:
-    """A Redis URL for tests that need one, or skip/fail."""
+    """A Redis URL for tests that need one (this worker's own database number), or skip/fail."""
     url = os.environ.get("TEST_REDIS_URL") or DEFAULT_REDIS
     if not _reachable(url, 6379):
         service_unavailable(f"Redis is not reachable at {url}")
-    return url
+    return _per_worker_redis(url)
 
 
 def chromium_path() -> str:
@@ -95,15 +95,46 @@ def storage_dir() -> Iterator[str]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _worker_index() -> int:
+    """0 without pytest-xdist, else the worker's number (gw0 -> 0, gw1 -> 1, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+def _per_worker_database(url: str) -> str:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (test_gw1, ...)."""
+    index = _worker_index()
+    if index == 0:
+        return url
+    parsed = urlparse(url)
+    name = f"{parsed.path.lstrip('/') or 'test'}_gw{index}"
+    engine = sa.create_engine(_to_sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return parsed._replace(path=f"/{name}").geturl()
+
+
+def _per_worker_redis(url: str) -> str:
+    """Under pytest-xdist each worker uses its own Redis database number (15, 14, ...)."""
+    parsed = urlparse(url)
+    base = int(parsed.path.lstrip("/") or 0)
+    return parsed._replace(path=f"/{max(0, base - _worker_index())}").geturl()
+
+
 def make_app(storage_dir: str, **overrides: Any) -> Flask:
     """An app on the tier chosen by the environment (SQLite by default)."""
     settings: dict[str, Any] = {"STORAGE_LOCAL_PATH": storage_dir}
     db_url = os.environ.get("TEST_DATABASE_URL")
     if db_url:
-        settings["SQLALCHEMY_DATABASE_URI"] = _to_sqlalchemy_url(db_url)
+        settings["SQLALCHEMY_DATABASE_URI"] = _to_sqlalchemy_url(_per_worker_database(db_url))
         settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     if os.environ.get("TEST_REDIS_URL"):
-        settings["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+        settings["REDIS_URL"] = _per_worker_redis(os.environ["TEST_REDIS_URL"])
     settings.update(overrides)
     return create_app(TestingConfig, **settings)
 
@@ -133,9 +164,27 @@ def _clear_tables(application: Flask) -> None:
             conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
+def compile_translations() -> None:
+    """Compile the .po catalogs when the .mo is missing or older (a bare `pytest` on a fresh clone)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parent.parent / "app" / "translations"
+    for po in root.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as src:
+                catalog = read_po(src)
+            tmp = mo.with_suffix(f".mo.{os.getpid()}")
+            with tmp.open("wb") as dst:
+                write_mo(dst, catalog)
+            tmp.replace(mo)  # atomic: parallel workers never read half a file
+
+
 @pytest.fixture(scope="session")
 def shared_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """One app for the whole run (building one costs ~0.3 s and its templates compile once)."""
+    compile_translations()
     application = make_app(str(tmp_path_factory.mktemp("uploads")))
     with application.app_context():
         _create_schema(application)

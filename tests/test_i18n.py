@@ -1,9 +1,17 @@
 """German is complete and is what German users see: pages, the back office and e-mails.
 
-The catalog is app/translations/de/LC_MESSAGES/messages.po (generated from the sources with
-``pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 ...``, see the
-.pot header). These tests re-extract the sources, so a string marked for translation but
-missing from the German catalog fails here, not in front of a customer.
+The catalog is app/translations/de/LC_MESSAGES/messages.po. After adding or changing strings::
+
+    .venv/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _ -k gettext \\
+        -k ngettext:1,2 -k lazy_ngettext:1,2 --sort-by-file \\
+        --ignore-dirs ".* ._ tests node_modules test-artifacts migrations" \\
+        --project "Plasticonnect Hub" -o app/translations/messages.pot .
+    .venv/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
+    # translate the new entries in the .po, then:
+    .venv/bin/pybabel compile -d app/translations
+
+These tests re-extract the sources, so a string marked for translation but missing from the
+German catalog fails here, not in front of a customer.
 """
 
 from __future__ import annotations
@@ -51,11 +59,14 @@ def _placeholder_specs(text: str) -> list[str]:
 
 
 def _ids(message: Message) -> tuple[str, ...]:
-    return message.id if isinstance(message.id, tuple) else (message.id,)
+    """The msgid, or the singular and plural msgids."""
+    return tuple(message.id) if isinstance(message.id, (tuple, list)) else (str(message.id),)
 
 
 def _strings(message: Message) -> tuple[str, ...]:
-    return message.string if isinstance(message.string, tuple) else (message.string,)
+    """The msgstr, or every plural form of it ("" when empty)."""
+    raw = message.string if isinstance(message.string, (tuple, list)) else (message.string,)
+    return tuple(s or "" for s in raw)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -137,7 +148,7 @@ def test_the_catalog_covers_every_string_marked_in_the_sources() -> None:
     missing = sorted(f"{where}: {key!r}" for key, where in extracted.items() if key not in translated)
     assert missing == [], (
         "marked for translation but not in the German catalog; run pybabel extract + update "
-        "(see the Makefile) and translate:\n" + "\n".join(missing)
+        "(commands in this module's docstring) and translate:\n" + "\n".join(missing)
     )
 
 
@@ -216,7 +227,8 @@ def test_the_language_switch_is_saved_on_the_account(client: FlaskClient, f: Any
     _choose_german(client)
 
     db.session.expire_all()
-    assert db.session.get(User, user.id).locale == "de"
+    saved = db.session.get(User, user.id)
+    assert saved is not None and saved.locale == "de"
     assert "Ihr Unternehmen ist verifiziert" in client.get("/company/").get_data(as_text=True)
 
 

@@ -228,6 +228,7 @@ def test_authenticate_records_a_successful_login(app, f):
 
 
 def test_authenticate_upgrades_a_weak_hash(app, f):
+    app.config["PASSWORD_HASH_PROFILE"] = "strong"  # production parameters for this test
     weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
     user = f.user(email="old@example.com", password_hash=weak)
     accounts.authenticate("old@example.com", PASSWORD, ip=IP)

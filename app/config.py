@@ -155,7 +155,7 @@ class TestingConfig(Config):
     MAIL_SUPPRESS_SEND = True
     SOCKETIO_MESSAGE_QUEUE = None
     RATELIMIT_STORAGE_URI = "memory://"
-    PASSWORD_HASH_PROFILE = "fast"  # argon2id with cheap parameters: tests hash thousands of times
+    PASSWORD_HASH_PROFILE = "fast"  # noqa: S105  (argon2id with cheap parameters: tests hash thousands of times)
     MAIL_SERVER = ""
     REDIS_URL = ""
     # Tasks run inline right after commit, also against a real Redis (TEST_REDIS_URL);

@@ -6,6 +6,7 @@ file, the catalog seeded by the CLI, CSRF on, tasks in-process.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,15 +39,35 @@ class LiveServer:
         self.thread.join(timeout=5)
 
 
+def _fresh_postgres_database(name: str) -> str | None:
+    """On the PostgreSQL tier (TEST_DATABASE_URL), an empty database for the migrations to build."""
+    if not os.environ.get("TEST_DATABASE_URL"):
+        return None
+    from urllib.parse import urlparse
+
+    import sqlalchemy as sa
+
+    from tests.conftest import _to_sqlalchemy_url, postgres_url
+
+    url = postgres_url()
+    admin = sa.create_engine(_to_sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return _to_sqlalchemy_url(urlparse(url)._replace(path=f"/{name}").geturl())
+
+
 @pytest.fixture
 def live_app(tmp_path: Path) -> Iterator[Flask]:
     from flask_migrate import upgrade
 
+    database = _fresh_postgres_database(f"e2e_{os.getpid()}") or f"sqlite:///{tmp_path / 'e2e.db'}"
     app = create_app(
         TestingConfig,
         TESTING=False,
         WTF_CSRF_ENABLED=True,
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'e2e.db'}",
+        SQLALCHEMY_DATABASE_URI=database,
         STORAGE_LOCAL_PATH=str(tmp_path / "uploads"),
         FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION=False,
     )
@@ -55,6 +76,11 @@ def live_app(tmp_path: Path) -> Iterator[Flask]:
     result = app.test_cli_runner().invoke(args=["seed-catalog"])
     assert result.exit_code == 0, result.output
     yield app
+    with app.app_context():
+        from app.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

@@ -153,7 +153,8 @@ def test_company_signs_up_and_admin_approves(live_app, live_server, browser, sho
     page.wait_for_load_state()
     assert "approved" in page.inner_text("[data-testid=case-title]").lower()
     shots(page, "admin-company-approved")
-    page.click("nav form[action$='/logout'] button") if page.locator("nav form[action$='/logout'] button").count() else None
+    page.click("form[action$='/logout'] button")
+    page.wait_for_load_state()
 
     with live_app.app_context():
         company = db.session.scalar(sa.select(Company).where(Company.name == COMPANY))

@@ -19,7 +19,7 @@ from app.models import EmailMessage, OutboxMessage
 from app.services import notifications, uow
 from app.tasks.queue import connection
 from tests import factories
-from tests.conftest import make_app, redis_url
+from tests.conftest import make_app, postgres_url, redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.redis
@@ -28,7 +28,9 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def shared_db_url(tmp_path: Path) -> str:
     """A database both this process and the worker process see: PostgreSQL in CI's tier, else a SQLite file."""
-    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'shared.db'}"
+    if os.environ.get("TEST_DATABASE_URL"):
+        return postgres_url()  # this xdist worker's own database
+    return f"sqlite:///{tmp_path / 'shared.db'}"
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from admin_views.accounts import InvitationView, UserView
 from admin_views.audit import AuditLogView
 from admin_views.base import HubIndexView, json_block
 from admin_views.catalog import CatalogTermView
+from admin_views.labels import catalog_kind_label, company_role_label, role_label
 from admin_views.messages import EmailMessageView, OutboxMessageView
 from admin_views.verification import CompanyVerificationView, ExpertVerificationView
 from app.extensions import db
@@ -68,4 +69,7 @@ def init_admin(app: Flask) -> Admin:
     # After every view is registered: the access check treats these blueprints as admin-only.
     app.extensions["admin_blueprints"] = {view.endpoint for view in admin._views} | {"admin"}
     app.jinja_env.globals["admin_json"] = json_block
+    app.jinja_env.globals.update(
+        role_label=role_label, company_role_label=company_role_label, catalog_kind_label=catalog_kind_label
+    )
     return admin

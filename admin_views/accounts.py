@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from admin_views.base import ReadOnlyModelView, current_actor, form_error_flash, run_decision
+from admin_views.labels import COMPANY_ROLE_LABELS, ROLE_LABELS, enum_filters, label_formatter
 from admin_views.queries import entity_history
 from app.extensions import db
 from app.models import CompanyInvitation, Role, User, UserSession
@@ -51,9 +52,19 @@ class UserView(ReadOnlyModelView):
     column_sortable_list = ("id", "email", "full_name", "role", "last_login_at", "created_at")
     column_default_sort = ("id", True)
     column_searchable_list = ("email", "full_name")
-    column_filters = ("role", "company_role", "suspended_at", "email_verified_at", "created_at")
+    column_filters = (
+        *enum_filters(User.role, _l("Role"), ROLE_LABELS),
+        *enum_filters(User.company_role, _l("Company role"), COMPANY_ROLE_LABELS),
+        "suspended_at",
+        "email_verified_at",
+        "created_at",
+    )
     column_select_related_list = (User.company,)
-    column_formatters: ClassVar[dict[str, Any]] = {"state": _account_state}
+    column_formatters: ClassVar[dict[str, Any]] = {
+        "state": _account_state,
+        "role": label_formatter(ROLE_LABELS),
+        "company_role": label_formatter(COMPANY_ROLE_LABELS),
+    }
     column_labels: ClassVar[dict[str, Any]] = {
         "id": _l("ID"),
         "email": _l("E-mail"),

@@ -20,9 +20,10 @@ from wtforms import Form, SelectChoice, SelectField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from admin_views.base import SecureModelView, current_actor, form_error_flash, run_decision
+from admin_views.labels import CATALOG_KIND_LABELS, enum_filters, label_formatter
 from app.exceptions import DomainError
 from app.extensions import db
-from app.models import CatalogKind, CatalogTerm
+from app.models import CatalogTerm
 from app.services import catalog, uow
 from forms.admin import ConfirmForm
 
@@ -57,8 +58,8 @@ class CatalogTermView(SecureModelView):
     column_sortable_list = ("id", "kind", "slug", "name", "group", "updated_at")
     column_default_sort = [("kind", False), ("name", False)]
     column_searchable_list = ("slug", "name", "name_de", "group")
-    column_filters = ("kind", "group", "retired_at")
-    column_formatters: ClassVar[dict[str, Any]] = {"state": _state}
+    column_filters = (*enum_filters(CatalogTerm.kind, _l("Kind"), CATALOG_KIND_LABELS), "group", "retired_at")
+    column_formatters: ClassVar[dict[str, Any]] = {"state": _state, "kind": label_formatter(CATALOG_KIND_LABELS)}
     column_formatters_detail = column_formatters
     form_columns = ("kind", "slug", "name", "name_de", "group", "description")
     # A plain select: Flask-Admin's Select2 field yields raw tuples, which WTForms deprecates.
@@ -88,7 +89,7 @@ class CatalogTermView(SecureModelView):
         },
         "kind": {
             "label": _l("Kind"),
-            "choices": [SelectChoice(kind.value, kind.value.replace("_", " ")) for kind in CatalogKind],
+            "choices": [SelectChoice(value, text) for value, text in CATALOG_KIND_LABELS.items()],
             "validators": [DataRequired(message=_l("Choose the kind of term."))],
         },
         "description": {"label": _l("Description")},

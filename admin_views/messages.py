@@ -54,7 +54,7 @@ class EmailMessageView(ReadOnlyModelView):
     column_labels: ClassVar[dict[str, Any]] = {
         "id": _l("ID"),
         "created_at": _l("Written"),
-        "to_address": _l("To"),
+        "to_address": _l("Recipient"),
         "subject": _l("Subject"),
         "transport": _l("Transport"),
         "sent_at": _l("Sent"),

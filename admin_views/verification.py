@@ -8,6 +8,7 @@ nothing here writes a status.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from flask import abort, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_admin import expose
+from flask_admin.base import AdminViewMeta
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.helpers import get_redirect_target
 from flask_babel import gettext as _
@@ -40,6 +42,7 @@ from app.services import companies, experts
 from app.workflows.base import Workflow
 from app.workflows.verification import COMPANY_WORKFLOW, EXPERT_WORKFLOW
 from forms.admin import DocumentRejectForm, NoteForm, QuestionForm, ReasonForm
+from forms.experts import LEVEL_LABELS, PROFICIENCY_LABELS, RELATION_LABELS
 
 S = VerificationStatus
 # The admin acts on these; they come first in the queue.
@@ -127,7 +130,11 @@ def _country_options(model: type[Company] | type[ExpertProfile]) -> Callable[[],
     return dynamic_options(options)
 
 
-class VerificationView(SecureModelView):
+class _AbstractViewMeta(AdminViewMeta, abc.ABCMeta):
+    """Flask-Admin's view metaclass, with abstract methods enforced."""
+
+
+class VerificationView(SecureModelView, metaclass=_AbstractViewMeta):
     """Shared queue behaviour; subclasses name the model, workflow and service functions."""
 
     can_create = False
@@ -175,8 +182,9 @@ class VerificationView(SecureModelView):
     def documents_of(self, obj: Any) -> list[Document]:
         return [doc for doc in obj.documents if doc.removed_at is None]
 
+    @abc.abstractmethod
     def people_of(self, obj: Any) -> list[User]:
-        raise NotImplementedError
+        """The accounts behind a case (a company's users, an expert's own account)."""
 
     @expose("/details/")
     def details_view(self) -> ResponseReturnValue:
@@ -217,6 +225,9 @@ class VerificationView(SecureModelView):
             review_states=DocumentReview,
             can_review_documents=obj.status in WAITING,
             document_label=companies.document_label,
+            level_labels=LEVEL_LABELS,
+            proficiency_labels=PROFICIENCY_LABELS,
+            relation_labels=RELATION_LABELS,
         )
         return html, status
 
@@ -237,8 +248,9 @@ class VerificationView(SecureModelView):
         return redirect(self.get_url(".details_view", id=obj_id))
 
     # Documents -------------------------------------------------------------------------
+    @abc.abstractmethod
     def owner_of(self, document: Document) -> int | None:
-        raise NotImplementedError
+        """The id of the case a document belongs to, when it belongs to this queue."""
 
     def load_document(self, document_id: int) -> tuple[Document, int]:
         document = db.session.get(Document, document_id)

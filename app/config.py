@@ -125,6 +125,11 @@ class Config:
     FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION = False
     SOCKETIO_MESSAGE_QUEUE: str | None = os.environ.get("REDIS_URL") or None
 
+    # Jobs (issue 3): attachments per job and the quality-control fee.
+    JOB_ATTACHMENT_MAX_MB = 100
+    JOB_MAX_ATTACHMENTS = 20
+    QC_FEE_PERCENT = 15
+
     @classmethod
     def finalize(cls, config: dict[str, Any]) -> None:
         """Fill in what can only be known at start-up (nothing by default)."""

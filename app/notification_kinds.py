@@ -92,4 +92,41 @@ KINDS: dict[str, Kind] = {
         _l("Two-factor authentication was turned off for your account. If this was not you, "
            "reset your password and turn it on again."),
     ),
+    # Jobs (issue 3)
+    "job.submitted": Kind(
+        _l("Job “%(job)s” submitted for review"),
+        _l("%(company)s submitted the job “%(job)s”; it waits in the review queue."),
+    ),
+    "job.clarification_requested": Kind(
+        _l("The hub has a question about your job"),
+        _l("The hub asks about the job “%(job)s”: %(question)s"),
+    ),
+    "job.clarification_answered": Kind(
+        _l("Question about job “%(job)s” answered"),
+        _l("%(company)s answered the question about “%(job)s”; it is back in the review queue."),
+    ),
+    "job.published": Kind(
+        _l("Your job is published"),
+        _l("The job “%(job)s” is published (%(visibility)s)."),
+    ),
+    "job.rejected": Kind(
+        _l("Your job was not published"),
+        _l("The job “%(job)s” was not published. Reason: %(reason)s"),
+    ),
+    "job.cancelled": Kind(
+        _l("Your job was cancelled"),
+        _l("The hub cancelled the job “%(job)s”. Reason: %(reason)s"),
+    ),
+    "job.closed": Kind(
+        _l("Your job was closed"),
+        _l("The hub closed the job “%(job)s”. Reason: %(reason)s"),
+    ),
+    "job.invited": Kind(
+        _l("You are invited to a job"),
+        _l("The hub invites you to look at the job “%(job)s”."),
+    ),
+    "job.withdrawn": Kind(
+        _l("A job was withdrawn"),
+        _l("The job “%(job)s” you were invited to was withdrawn."),
+    ),
 }

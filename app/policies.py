@@ -9,7 +9,19 @@ are not here: the workflow tables and the services own them.
 
 from __future__ import annotations
 
-from app.models import Company, CompanyInvitation, Document, ExpertProfile, Role, User, VerificationStatus
+from app.models import (
+    Company,
+    CompanyInvitation,
+    Document,
+    ExpertProfile,
+    Job,
+    JobAttachment,
+    JobStatus,
+    JobVisibility,
+    Role,
+    User,
+    VerificationStatus,
+)
 
 
 def _active(actor: User | None) -> bool:
@@ -138,3 +150,74 @@ def can_remove_document(actor: User | None, document: Document) -> bool:
 def can_review_document(actor: User | None, document: Document) -> bool:
     """Hub staff accept or reject single documents."""
     return is_staff(actor)
+
+
+# Jobs (issue 3) --------------------------------------------------------------------------
+
+
+def expert_can_see_job(expert: ExpertProfile | None, job: Job) -> bool:
+    """An approved expert sees a published job that is public, or private and they are invited."""
+    if expert is None or expert.status is not VerificationStatus.APPROVED:
+        return False
+    if expert.user is None or expert.user.suspended_at is not None:
+        return False
+    if job.status is not JobStatus.PUBLISHED:
+        return False
+    if job.visibility is JobVisibility.PUBLIC:
+        return True
+    return any(invitation.expert_id == expert.id for invitation in job.invitations)
+
+
+def _expert_of(actor: User | None) -> ExpertProfile | None:
+    if not _active(actor) or actor is None or actor.role is not Role.EXPERT:
+        return None
+    return actor.expert_profile
+
+
+def can_view_job(actor: User | None, job: Job) -> bool:
+    """Staff, the company's users, and experts who can see the published job."""
+    if is_staff(actor) or belongs_to_company(actor, job.company):
+        return True
+    return expert_can_see_job(_expert_of(actor), job)
+
+
+def can_edit_job(actor: User | None, job: Job) -> bool:
+    """Users (owner or member) of the job's approved company draft and change its jobs."""
+    return can_post_jobs(actor, job.company)
+
+
+def can_submit_job(actor: User | None, job: Job) -> bool:
+    """Users of the job's approved company submit it (and answer the hub's questions)."""
+    return can_post_jobs(actor, job.company)
+
+
+def can_review_job(actor: User | None, job: Job) -> bool:
+    """Hub staff publish, reject, question jobs and invite experts."""
+    return is_staff(actor)
+
+
+def can_cancel_job(actor: User | None, job: Job) -> bool:
+    """An owner of the job's company, or hub staff."""
+    return is_staff(actor) or owns_company(actor, job.company)
+
+
+def can_close_job(actor: User | None, job: Job) -> bool:
+    """An owner of the job's company, or hub staff."""
+    return is_staff(actor) or owns_company(actor, job.company)
+
+
+def can_accept_job_confidentiality(actor: User | None, job: Job) -> bool:
+    """An approved expert who can see the job."""
+    return expert_can_see_job(_expert_of(actor), job)
+
+
+def can_open_job_attachment(actor: User | None, attachment: JobAttachment, *, confidentiality_accepted: bool) -> bool:
+    """Staff always; the company's users while not removed; an expert who can see the job and accepted its terms."""
+    if is_staff(actor):
+        return True
+    if attachment.removed_at is not None:
+        return False
+    job = attachment.job
+    if belongs_to_company(actor, job.company):
+        return True
+    return confidentiality_accepted and expert_can_see_job(_expert_of(actor), job)

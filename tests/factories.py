@@ -194,3 +194,68 @@ def document(
     db.session.add(doc)
     db.session.flush()
     return doc
+
+
+# Jobs (issue 3) ------------------------------------------------------------------------------
+
+
+def job(company_obj: Company | None = None, *, status: Any = None, created_by: User | None = None,
+        skills: int = 1, **overrides: Any) -> Any:
+    """A complete Problem Solving job (draft unless ``status``); ``skills`` required skill rows."""
+    from datetime import timedelta
+
+    from app.models import ExpertiseLevel, Job, JobCategory, JobSkill, JobStatus, JobVisibility
+
+    company_obj = company_obj or company()
+    author = created_by or (company_obj.users[0] if company_obj.users else company_user(company_obj))
+    today = _now().date()
+    status = status or JobStatus.DRAFT
+    values: dict[str, Any] = {
+        "company_id": company_obj.id,
+        "created_by_id": author.id,
+        "title_term_id": term(CatalogKind.JOB_TITLE).id,
+        "category": JobCategory.PROBLEM_SOLVING,
+        "subtype": "root_cause",
+        "description": "Short shots on a PA66 GF30 housing.",
+        "scope": "Find the root cause and propose a process window.",
+        "process_term_id": term(CatalogKind.PROCESS).id,
+        "material_term_id": term(CatalogKind.MATERIAL).id,
+        "part_description": "Housing, 2 mm wall",
+        "budget_minor": 500000,
+        "currency": "EUR",
+        "start_date": today + timedelta(days=7),
+        "completion_date": today + timedelta(days=30),
+        "status": status,
+    }
+    if status is not JobStatus.DRAFT:
+        values["submitted_at"] = _now()
+    if status in {JobStatus.PUBLISHED, JobStatus.AWARDED, JobStatus.CLOSED}:
+        values["visibility"] = JobVisibility(overrides.pop("visibility", None) or "public")
+        values["published_at"] = _now()
+    values.update(overrides)
+    if "visibility" in values and isinstance(values["visibility"], str):
+        values["visibility"] = JobVisibility(values["visibility"])
+    j = Job(**values)
+    for _ in range(skills):
+        j.skills.append(JobSkill(term_id=term(CatalogKind.SKILL).id, level=ExpertiseLevel.SENIOR))
+    db.session.add(j)
+    db.session.flush()
+    return j
+
+
+def job_invitation(job_obj: Any, expert_obj: ExpertProfile, *, invited_by: User | None = None) -> Any:
+    from app.models import JobInvitation
+
+    inv = JobInvitation(job_id=job_obj.id, expert_id=expert_obj.id, invited_by_id=(invited_by or admin()).id)
+    db.session.add(inv)
+    db.session.flush()
+    return inv
+
+
+def step_bytes() -> bytes:
+    """A minimal valid STEP (AP214) file."""
+    return (
+        b"ISO-10303-21;\nHEADER;\nFILE_DESCRIPTION(('part'),'2;1');\nFILE_NAME('part.step','2025-01-01',(''),(''),"
+        b"'','','');\nFILE_SCHEMA(('AUTOMOTIVE_DESIGN'));\nENDSEC;\nDATA;\n#1=CARTESIAN_POINT('',(0.,0.,0.));\n"
+        b"ENDSEC;\nEND-ISO-10303-21;\n"
+    )

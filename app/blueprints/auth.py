@@ -200,7 +200,8 @@ def _qr_svg(uri: str) -> Markup:
     image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathFillImage, box_size=10, border=2)
     svg = image.to_string(encoding="unicode")
     # Our own markup (paths only); the URI is encoded in the modules, never written as text.
-    return Markup(svg.replace("<svg ", '<svg role="img" aria-label="QR code" ', 1))  # noqa: S704
+    label = Markup('<svg role="img" aria-label="{}" ').format(_("QR code for your authenticator app"))
+    return Markup(svg.replace("<svg ", label, 1))  # noqa: S704
 
 
 @bp.route("/two-factor/setup", methods=["GET", "POST"])

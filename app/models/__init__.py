@@ -17,6 +17,21 @@ from app.models.enums import (
     VerificationStatus,
 )
 from app.models.experts import ExpertEmployer, ExpertLanguage, ExpertProfile, ExpertSkill
+from app.models.jobs import (
+    JOB_SUBTYPES,
+    AttachmentKind,
+    Job,
+    JobAttachment,
+    JobCategory,
+    JobClarification,
+    JobConfidentialityAcceptance,
+    JobInvitation,
+    JobLanguage,
+    JobSkill,
+    JobStatus,
+    JobVisibility,
+    TrainingDelivery,
+)
 from app.models.notifications import EmailMessage, Notification
 from app.models.outbox import OutboxMessage
 from app.models.users import LoginAttempt, User, UserSession
@@ -47,4 +62,18 @@ __all__ = [
     "User",
     "UserSession",
     "VerificationStatus",
+    # jobs (issue 3)
+    "JOB_SUBTYPES",
+    "AttachmentKind",
+    "Job",
+    "JobAttachment",
+    "JobCategory",
+    "JobClarification",
+    "JobConfidentialityAcceptance",
+    "JobInvitation",
+    "JobLanguage",
+    "JobSkill",
+    "JobStatus",
+    "JobVisibility",
+    "TrainingDelivery",
 ]

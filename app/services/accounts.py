@@ -816,9 +816,9 @@ def set_preferences(user_id: int, *, actor: User, locale: str | None = None, tim
     """
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("This account does not exist.")
+        raise NotFound(_("This account does not exist."))
     if actor.id != user.id:
-        raise PermissionDenied("You can only change your own preferences.")
+        raise PermissionDenied(_("You can only change your own preferences."))
     changes: dict[str, str] = {}
     if locale is not None and locale != user.locale:
         user.locale = changes["locale"] = locale

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.exceptions import NotFound, PermissionDenied, ValidationFailed
 from app.extensions import db
@@ -20,6 +22,7 @@ from app.services import audit, uow
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 EDITABLE = ("kind", "slug", "name", "name_de", "group", "description")
 _LIMITS = {"slug": 80, "name": 160, "name_de": 160, "group": 80}
+_FIELD_LABELS = {"slug": _l("Slug"), "name": _l("Name (English)"), "name_de": _l("Name (German)"), "group": _l("Group")}
 
 
 def create_term(
@@ -67,7 +70,7 @@ def update_term(term_id: int, *, actor: User, **fields: Any) -> CatalogTerm:
     _require_staff(actor)
     unknown = set(fields) - set(EDITABLE)
     if unknown:
-        raise ValidationFailed(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+        raise ValidationFailed(_("These fields cannot be changed here: %(fields)s.", fields=", ".join(sorted(unknown))))
     current = {name: getattr(term, name) for name in EDITABLE}
     values = _clean({**current, **fields})
     if (values["kind"], values["slug"]) != (term.kind, term.slug):
@@ -94,7 +97,7 @@ def retire_term(term_id: int, *, actor: User) -> CatalogTerm:
     term = _load(term_id)
     _require_staff(actor)
     if term.retired_at is not None:
-        raise ValidationFailed(f"“{term.name}” is already retired.")
+        raise ValidationFailed(_("“%(name)s” is already retired.", name=term.name))
     term.retired_at = datetime.now(UTC)
     audit.record(
         "catalog_term.retired",
@@ -115,7 +118,7 @@ def restore_term(term_id: int, *, actor: User) -> CatalogTerm:
     term = _load(term_id)
     _require_staff(actor)
     if term.retired_at is None:
-        raise ValidationFailed(f"“{term.name}” is not retired; there is nothing to restore.")
+        raise ValidationFailed(_("“%(name)s” is not retired; there is nothing to restore.", name=term.name))
     term.retired_at = None
     audit.record(
         "catalog_term.restored",
@@ -131,13 +134,13 @@ def restore_term(term_id: int, *, actor: User) -> CatalogTerm:
 def _load(term_id: int) -> CatalogTerm:
     term = db.session.get(CatalogTerm, term_id, with_for_update=True)
     if term is None:
-        raise NotFound("This catalog term does not exist.")
+        raise NotFound(_("This catalog term does not exist."))
     return term
 
 
 def _require_staff(actor: User) -> None:
     if not actor.is_staff:
-        raise PermissionDenied("Only hub admins can change the catalog.")
+        raise PermissionDenied(_("Only hub admins can change the catalog."))
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
@@ -145,17 +148,19 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
     try:
         out["kind"] = CatalogKind(out["kind"])
     except ValueError as exc:
-        raise ValidationFailed(f"Unknown catalog kind {out['kind']!r}.") from exc
+        raise ValidationFailed(_("Unknown catalog kind “%(kind)s”.", kind=out["kind"])) from exc
     out["slug"] = out["slug"].lower()
     if not SLUG_RE.match(out["slug"]):
         raise ValidationFailed(
-            "The slug may contain only lowercase letters, digits and single hyphens (e.g. “injection-molding”)."
+            _("The slug may contain only lowercase letters, digits and single hyphens (e.g. “injection-molding”).")
         )
     if not out["name"]:
-        raise ValidationFailed("The term needs a name.")
+        raise ValidationFailed(_("The term needs a name."))
     for name, limit in _LIMITS.items():
         if len(out[name]) > limit:
-            raise ValidationFailed(f"The {name.replace('_', ' ')} is too long (at most {limit} characters).")
+            raise ValidationFailed(
+                _("“%(field)s” is too long (at most %(limit)d characters).", field=_FIELD_LABELS[name], limit=limit)
+            )
     return out
 
 
@@ -164,7 +169,7 @@ def _check_unique(kind: CatalogKind, slug: str, *, exclude_id: int | None) -> No
     if exclude_id is not None:
         query = query.where(CatalogTerm.id != exclude_id)
     if db.session.scalar(query) is not None:
-        raise ValidationFailed(f"The slug “{slug}” is already used for another {kind.value.replace('_', ' ')}.")
+        raise ValidationFailed(_("The slug “%(slug)s” is already used by another term of this kind.", slug=slug))
 
 
 def _plain(value: Any) -> Any:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from app import notification_kinds
 from app.exceptions import NotFound
@@ -51,7 +52,7 @@ def mark_read(notification_id: int, *, actor: User) -> Notification:
     """
     note = db.session.get(Notification, notification_id)
     if note is None or note.user_id != actor.id:
-        raise NotFound("This notification does not exist.")
+        raise NotFound(_("This notification does not exist."))
     if note.read_at is None:
         note.read_at = datetime.now(UTC)
         uow.commit()

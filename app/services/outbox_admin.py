@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from flask_babel import gettext as _
+
 from app.exceptions import NotFound, PermissionDenied, ValidationFailed
 from app.extensions import db
 from app.models import OutboxMessage, User
@@ -23,11 +25,11 @@ def retry_message(message_id: int, *, actor: User) -> OutboxMessage:
     """
     message = db.session.get(OutboxMessage, message_id, with_for_update=True)
     if message is None:
-        raise NotFound("This outbox message does not exist.")
+        raise NotFound(_("This outbox message does not exist."))
     if not actor.is_staff:
-        raise PermissionDenied("Only hub admins can retry outbox messages.")
+        raise PermissionDenied(_("Only hub admins can retry outbox messages."))
     if message.delivered_at is not None:
-        raise ValidationFailed("This message was already delivered; it is never sent twice.")
+        raise ValidationFailed(_("This message was already delivered; it is never sent twice."))
     audit.record(
         "outbox.retried",
         actor=actor,

@@ -467,3 +467,232 @@ def open_document(document_id: int, *, actor: User, inline: bool = False) -> tup
     )
     uow.commit()
     return document, data
+
+
+# Job attachments: CAD, PDF, images, spreadsheets (issue 3) --------------------------------
+
+STEP = FileType("step", "STEP", "model/step", (".step", ".stp"))
+IGES = FileType("iges", "IGES", "model/iges", (".iges", ".igs"))
+STL = FileType("stl", "STL", "model/stl", (".stl",))
+DXF = FileType("dxf", "DXF", "image/vnd.dxf", (".dxf",))
+DWG = FileType("dwg", "DWG", "image/vnd.dwg", (".dwg",))
+XLSX = FileType("xlsx", "Excel (XLSX)", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                (".xlsx",))
+CSV = FileType("csv", "CSV", "text/csv", (".csv",))
+FILE_TYPES.update({t.code: t for t in (STEP, IGES, STL, DXF, DWG, XLSX, CSV)})
+JOB_TYPES = ("step", "iges", "stl", "dxf", "dwg", "pdf", "png", "jpeg", "xlsx", "csv")
+JOB_TYPE_BY_EXTENSION = {ext: FILE_TYPES[code] for code in JOB_TYPES for ext in FILE_TYPES[code].extensions}
+
+# Spreadsheet (ZIP) limits, checked before anything is extracted.
+XLSX_MAX_ENTRIES = 2_000
+XLSX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
+_DXF_START = re.compile(rb"^\s*0[ \t]*\r?\n\s*SECTION\b")
+_DWG_START = re.compile(rb"^AC10\d\d")
+_TEXT_TYPES = frozenset({"step", "iges", "dxf", "csv"})
+
+
+def _is_binary_stl(data: bytes) -> bool:
+    if len(data) < 134:
+        return False
+    triangles = int.from_bytes(data[80:84], "little")
+    return len(data) == 84 + 50 * triangles
+
+
+def _refuse_hostile(data: bytes, name: str, wanted: str, *, archive_ok: bool, binary: bool) -> None:
+    """Programs, archives (unless expected), web pages and SVG are refused whatever the extension.
+
+    ``binary``: the bytes already have a binary CAD structure, so markup hints in them mean nothing.
+    """
+    kind = sniff(data)
+    if binary and kind == "markup":
+        kind = "unknown"
+    if kind == "program" or data[:2] == b"MZ" or data[:4] == b"\x7fELF":
+        raise UploadRejected(_("“%(name)s” is a program or script, not a document. Upload a %(types)s file.",
+                               name=name, types=wanted))
+    if kind == "archive" and not archive_ok:
+        raise UploadRejected(_("“%(name)s” is an archive (ZIP, RAR, 7z, …), which is not accepted. "
+                               "Upload each document as a %(types)s file.", name=name, types=wanted))
+    if kind == "markup":
+        raise UploadRejected(_("“%(name)s” is a web page, SVG or XML file, which is not accepted. "
+                               "Upload a %(types)s file.", name=name, types=wanted))
+
+
+def _not_this(name: str, file_type: FileType, detail: str) -> UploadRejected:
+    return UploadRejected(
+        _("“%(name)s” does not contain a valid %(type)s file: %(detail)s. Export it again from your CAD or "
+          "office program and upload the new file.", name=name, type=file_type.label, detail=detail)
+    )
+
+
+def _as_text(data: bytes, name: str, file_type: FileType) -> str:
+    if b"\x00" in data:
+        raise _not_this(name, file_type, _("it contains binary data"))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        if file_type is CSV:
+            raise _not_this(name, file_type, _("it is not UTF-8 text")) from None
+        return data.decode("latin-1")
+
+
+def _check_step(data: bytes, name: str) -> None:
+    text = _as_text(data, name, STEP).lstrip()
+    if not text.startswith("ISO-10303-21;"):
+        raise _not_this(name, STEP, _("it does not start with “ISO-10303-21;”"))
+    if "END-ISO-10303-21;" not in text[-4096:]:
+        raise _not_this(name, STEP, _("it is incomplete (no “END-ISO-10303-21;” at the end)"))
+
+
+def _check_iges(data: bytes, name: str) -> None:
+    lines = [line.rstrip("\r") for line in _as_text(data, name, IGES).split("\n")]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise _not_this(name, IGES, _("it is empty"))
+    order = "SGDPT"
+    position = 0
+    for number, line in enumerate(lines, start=1):
+        if len(line) != 80:
+            raise _not_this(name, IGES, _("line %(n)d is not an 80-column record", n=number))
+        section = line[72]
+        if section not in order or order.index(section) < position:
+            raise _not_this(name, IGES, _("line %(n)d has no valid section letter in column 73", n=number))
+        position = order.index(section)
+    if lines[0][72] != "S" or lines[-1][72] != "T":
+        raise _not_this(name, IGES, _("the start or terminate section is missing"))
+
+
+def _check_stl(data: bytes, name: str) -> None:
+    if _is_binary_stl(data):
+        return  # binary STL whose size matches its triangle count (at least one)
+    head = data[:512].lstrip()
+    if head[:5].lower() == b"solid" and b"\x00" not in data:
+        text = data.decode("ascii", errors="replace")
+        if "facet" in text[:4096] and "endsolid" in text[-4096:]:
+            return
+        raise _not_this(name, STL, _("the ASCII STL is incomplete (no facets or no “endsolid”)"))
+    if len(data) >= 84:
+        triangles = int.from_bytes(data[80:84], "little")
+        raise _not_this(name, STL, _("the binary STL declares %(n)d triangles (%(want)d bytes) but has %(got)d bytes",
+                                     n=triangles, want=84 + 50 * triangles, got=len(data)))
+    raise _not_this(name, STL, _("it is neither ASCII nor binary STL"))
+
+
+def _check_dxf(data: bytes, name: str) -> None:
+    _as_text(data, name, DXF)
+    if not _DXF_START.match(data.lstrip(b"\xef\xbb\xbf")):
+        raise _not_this(name, DXF, _("it does not start with a “0 / SECTION” group"))
+
+
+def _check_dwg(data: bytes, name: str) -> None:
+    if not _DWG_START.match(data) or len(data) < 128:
+        raise _not_this(name, DWG, _("it does not start with an AutoCAD version code (AC10xx)"))
+
+
+def _check_csv(data: bytes, name: str) -> None:
+    _as_text(data, name, CSV)
+
+
+def _check_xlsx(data: bytes, name: str, max_bytes: int) -> None:
+    """A ZIP with [Content_Types].xml and xl/: entry count, declared sizes and names checked before
+    extraction, then every entry read in a stream with a byte cap (declared sizes can lie)."""
+    import zipfile
+
+    if not data.startswith(b"PK\x03\x04"):
+        raise _not_this(name, XLSX, _("it is not a ZIP-based Excel workbook"))
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise _not_this(name, XLSX, _("the workbook is damaged")) from exc
+    if len(entries) > XLSX_MAX_ENTRIES:
+        raise _not_this(name, XLSX, _("it has too many parts (%(n)d)", n=len(entries)))
+    cap = min(XLSX_MAX_UNCOMPRESSED, max(max_bytes * 10, 1024 * 1024))
+    if sum(e.file_size for e in entries) > cap:
+        raise _not_this(name, XLSX, _("it unpacks to more than %(limit)s (a “zip bomb”)", limit=human_size(cap)))
+    names = {e.filename for e in entries}
+    for entry in entries:
+        entry_name = entry.filename.replace("\\", "/")
+        if entry_name.startswith("/") or re.match(r"^[A-Za-z]:", entry_name) or ".." in entry_name.split("/"):
+            raise _not_this(name, XLSX, _("it contains a part with an unsafe path (%(part)s)", part=entry_name[:80]))
+        if entry.flag_bits & 0x1:
+            raise _not_this(name, XLSX, _("it is encrypted"))
+        if entry_name.lower().endswith("vbaproject.bin"):
+            raise _not_this(name, XLSX, _("it contains macros"))
+    if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+        raise _not_this(name, XLSX, _("it has no workbook parts ([Content_Types].xml and xl/)"))
+    total = 0
+    try:
+        for entry in entries:
+            with archive.open(entry) as stream:
+                first = True
+                while chunk := stream.read(64 * 1024):
+                    if first and chunk.startswith(_ARCHIVE_MAGIC):
+                        raise _not_this(name, XLSX, _("it contains another archive (%(part)s)",
+                                                      part=entry.filename[:80]))
+                    first = False
+                    total += len(chunk)
+                    if total > cap:
+                        raise _not_this(name, XLSX, _("it unpacks to more than %(limit)s (a “zip bomb”)",
+                                                      limit=human_size(cap)))
+    except UploadRejected:
+        raise
+    except Exception as exc:  # zipfile raises BadZipFile, zlib.error, NotImplementedError, ... on hostile input
+        logger.info("XLSX refused: %s", exc)
+        raise _not_this(name, XLSX, _("the workbook is damaged or its declared sizes are wrong")) from exc
+
+
+_JOB_CHECKS = {"step": _check_step, "iges": _check_iges, "stl": _check_stl, "dxf": _check_dxf, "dwg": _check_dwg,
+               "csv": _check_csv}
+
+
+def _has_path_parts(filename: str) -> bool:
+    parts = re.split(r"[/\\]", filename or "")
+    return len(parts) > 1 or ".." in parts
+
+
+def job_upload_hint(max_bytes: int) -> str:
+    """The sentence under the job attachment field: allowed types and the limit."""
+    return _("STEP, IGES, STL, DXF, DWG, PDF, PNG, JPEG, XLSX or CSV, up to %(limit)s each. "
+             "The content is checked, and hidden metadata is removed from PDFs and images.",
+             limit=human_size(max_bytes))
+
+
+def check_job_file(upload: Upload, *, max_bytes: int, max_pixels: int | None = None) -> CleanFile:
+    """Check a job attachment by extension allow-list plus content, and clean it where the format allows.
+
+    :raises UploadRejected: with a message naming what is wrong.
+    """
+    wanted = _("STEP, IGES, STL, DXF, DWG, PDF, PNG, JPEG, XLSX or CSV")
+    name = sanitize_filename(upload.filename)
+    data = upload.data
+    if _has_path_parts(upload.filename):
+        raise UploadRejected(_("The file name “%(raw)s” contains folder parts (/, \\ or ..). "
+                               "Upload the file under its plain name.", raw=(upload.filename or "")[:120]))
+    if not data:
+        raise UploadRejected(_("The file “%(name)s” is empty. Choose the file again and upload it.", name=name))
+    if len(data) > max_bytes:
+        raise UploadRejected(_("The file “%(name)s” is %(size)s; the limit is %(limit)s. Upload a smaller file.",
+                               name=name, size=human_size(len(data)), limit=human_size(max_bytes)))
+    ext = extension_of(name)
+    file_type = JOB_TYPE_BY_EXTENSION.get(ext)
+    if file_type is None:
+        raise UploadRejected(_("“%(name)s” has a type that is not accepted (“%(ext)s”). Upload a %(types)s file.",
+                               name=name, ext=ext or _("(no extension)"), types=wanted))
+    binary = (file_type is DWG and bool(_DWG_START.match(data))) or (file_type is STL and _is_binary_stl(data))
+    _refuse_hostile(data, name, wanted, archive_ok=file_type is XLSX, binary=binary)
+    if file_type in (PDF, PNG, JPEG):
+        if sniff(data) != file_type.code:
+            raise _not_this(name, file_type, _("its content is not %(type)s", type=file_type.label))
+        pixels = max_pixels or int(current_app.config.get("DOCUMENT_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+        clean = _clean_pdf(data, name) if file_type is PDF else _clean_image(data, name, file_type, pixels)
+        if len(clean) > max_bytes:
+            raise UploadRejected(_("The file “%(name)s” is too large after processing; the limit is %(limit)s.",
+                                   name=name, limit=human_size(max_bytes)))
+    elif file_type is XLSX:
+        _check_xlsx(data, name, max_bytes)
+        clean = data
+    else:
+        _JOB_CHECKS[file_type.code](data, name)
+        clean = data
+    return CleanFile(name=name, file_type=file_type, data=clean, sha256=hashlib.sha256(clean).hexdigest())

@@ -58,7 +58,7 @@ def test_a_taken_slug_is_refused_with_an_explanation(admin_client: FlaskClient, 
 
     resp = admin_client.post("/admin/catalog/new/", data={"kind": "material", "slug": "pp", "name": "PP again"})
 
-    assert "already used for another material" in " ".join(flashes(resp.get_data(as_text=True)))
+    assert "already used by another term of this kind" in " ".join(flashes(resp.get_data(as_text=True)))
     assert snapshot(app) == before
 
 
@@ -130,3 +130,19 @@ def test_terms_are_never_deleted(admin_client: FlaskClient, f: Any, app: Flask) 
     assert resp.status_code == 302
     assert snapshot(app) == before
     assert admin_client.post("/admin/catalog/99999/retire").status_code == 404
+
+
+def test_kinds_are_shown_as_translated_labels(admin_client: FlaskClient, admin: Any, f: Any) -> None:
+    f.term(kind=CatalogKind.JOB_TITLE, slug="process-engineer", name="Process engineer")
+    f.term(kind=CatalogKind.TRAINING_TOPIC, slug="scientific-molding", name="Scientific molding")
+    db.session.commit()
+    html = list_table(admin_client.get("/admin/catalog/").get_data(as_text=True))
+    assert "Job title" in html and "Training topic" in html and "job_title" not in html
+
+    admin.locale = "de"
+    db.session.commit()
+    page = admin_client.get("/admin/catalog/").get_data(as_text=True)
+    assert "Berufsbezeichnung" in list_table(page) and "Schulungsthema" in list_table(page)
+    assert "Fehlerbild" in page  # the kind filter offers every kind by its label
+    form = admin_client.get("/admin/catalog/new/").get_data(as_text=True)
+    assert '<option value="job_title">Berufsbezeichnung</option>' in form

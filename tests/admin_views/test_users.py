@@ -77,3 +77,29 @@ def test_user_list_search_and_role_filter_hide_secrets(admin_client: FlaskClient
     page += admin_client.get("/admin/users/").get_data(as_text=True)
     assert expert.password_hash not in page and owner.password_hash not in page
     assert "argon2" not in page
+
+
+def test_roles_are_shown_as_translated_labels(admin_client: FlaskClient, admin: User, f: Any) -> None:
+    f.user(role=Role.EXPERT, email="erika.expert@example.test", full_name="Erika Expert")
+    owner = f.company_user(email="owner@molder.test", full_name="Otto Owner")
+    db.session.commit()
+    index = filter_index(admin_client, "users")
+
+    html = list_table(admin_client.get("/admin/users/").get_data(as_text=True))
+    assert "Expert" in html and "Company user" in html and "Owner" in html
+    assert ">expert<" not in html and ">owner<" not in html
+
+    admin.locale = "de"
+    db.session.commit()
+    page = admin_client.get("/admin/users/").get_data(as_text=True)
+    html = list_table(page)
+    assert "Experte" in html and "Unternehmensbenutzer" in html and "Inhaber" in html and "Hub-Admin" in html
+    # The filter menus offer the same labels; the filter itself still takes the stored value.
+    assert "Mitglied" in page
+    html = list_table(
+        admin_client.get(f"/admin/users/?flt0_{index[('Role', 'equals')]}=company").get_data(as_text=True)
+    )
+    assert "Otto Owner" in html and "Erika Expert" not in html
+
+    details = admin_client.get(f"/admin/users/details/?id={owner.id}").get_data(as_text=True)
+    assert "Unternehmensbenutzer" in details and "Inhaber" in details

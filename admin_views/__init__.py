@@ -11,17 +11,22 @@ from admin_views.accounts import InvitationView, UserView
 from admin_views.audit import AuditLogView
 from admin_views.base import HubIndexView, json_block
 from admin_views.catalog import CatalogTermView
+from admin_views.jobs import JobInvitationView, JobReviewView
 from admin_views.labels import catalog_kind_label, company_role_label, role_label
 from admin_views.messages import EmailMessageView, OutboxMessageView
+from admin_views.tickets import CatalogTicketView
 from admin_views.verification import CompanyVerificationView, ExpertVerificationView
 from app.extensions import db
 from app.models import (
     AuditEvent,
     CatalogTerm,
+    CatalogTicket,
     Company,
     CompanyInvitation,
     EmailMessage,
     ExpertProfile,
+    Job,
+    JobInvitation,
     OutboxMessage,
     User,
 )
@@ -47,6 +52,14 @@ def init_admin(app: Flask) -> Admin:
             ExpertProfile, db, name=_l("Experts"), category=verification, endpoint="expert_verification", url="experts"
         )
     )
+    jobs = _l("Jobs")
+    admin.add_view(JobReviewView(Job, db, name=_l("Job review"), category=jobs, endpoint="jobs", url="jobs"))
+    admin.add_view(
+        JobInvitationView(
+            JobInvitation, db, name=_l("Job invitations"), category=jobs, endpoint="job_invitations",
+            url="job-invitations",
+        )
+    )
     admin.add_view(UserView(User, db, name=_l("Users"), category=accounts, endpoint="users", url="users"))
     admin.add_view(
         InvitationView(
@@ -55,6 +68,11 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(
         CatalogTermView(CatalogTerm, db, name=_l("Terms"), category=catalog, endpoint="catalog", url="catalog")
+    )
+    admin.add_view(
+        CatalogTicketView(
+            CatalogTicket, db, name=_l("Tickets"), category=catalog, endpoint="catalog_tickets", url="tickets"
+        )
     )
     admin.add_view(
         EmailMessageView(

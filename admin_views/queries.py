@@ -22,7 +22,17 @@ from flask_babel.speaklater import LazyString
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import AuditEvent, Company, ExpertProfile, OutboxMessage, VerificationStatus
+from app.models import (
+    AuditEvent,
+    CatalogTicket,
+    Company,
+    ExpertProfile,
+    Job,
+    JobStatus,
+    OutboxMessage,
+    TicketStatus,
+    VerificationStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,10 @@ QUEUES: tuple[QueueSpec, ...] = (
         ExpertProfile.status == VerificationStatus.PENDING_VERIFICATION, ExpertProfile.submitted_at,
         "expert_verification.index_view",
     ),
+    QueueSpec("jobs", _l("Jobs to review"), Job, Job.status == JobStatus.PENDING_REVIEW, Job.submitted_at,
+              "jobs.index_view"),
+    QueueSpec("tickets", _l("Catalog tickets to work on"), CatalogTicket, CatalogTicket.status == TicketStatus.OPEN,
+              CatalogTicket.created_at, "catalog_tickets.index_view"),
     QueueSpec(
         "outbox_failed", _l("Messages that failed"), OutboxMessage,
         sa.and_(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_not(None)),
@@ -147,6 +161,9 @@ ENTITY_ENDPOINTS = {
     "users": "users.details_view",
     "catalog_terms": "catalog.edit_view",
     "outbox_messages": "outbox.details_view",
+    "jobs": "jobs.details_view",
+    "job_invitations": "job_invitations.details_view",
+    "catalog_tickets": "catalog_tickets.details_view",
 }
 
 

@@ -129,4 +129,30 @@ KINDS: dict[str, Kind] = {
         _l("A job was withdrawn"),
         _l("The job “%(job)s” you were invited to was withdrawn."),
     ),
+    # Catalog tickets (issue 3)
+    "ticket.opened": Kind(
+        _l("Catalog ticket from %(company)s: %(term)s"),
+        _l("%(company)s cannot find “%(term)s” in the catalog and opened a ticket."),
+    ),
+    "ticket.message_from_company": Kind(
+        _l("New message on catalog ticket “%(term)s”"),
+        _l("%(company)s wrote on the ticket about “%(term)s”: %(body)s"),
+    ),
+    "ticket.message_from_hub": Kind(
+        _l("The hub wrote about your catalog ticket"),
+        _l("The hub wrote on your ticket about “%(term)s”: %(body)s"),
+    ),
+    "ticket.in_progress": Kind(
+        _l("The hub is working on your catalog ticket"),
+        _l("The hub started working on your ticket about “%(term)s”."),
+    ),
+    "ticket.resolved": Kind(
+        _l("Your catalog ticket is resolved"),
+        _l("Your ticket about “%(term)s” is resolved; the new terms are available in your draft: %(terms)s. "
+           "Note from the hub: %(note)s"),
+    ),
+    "ticket.declined": Kind(
+        _l("Your catalog ticket was declined"),
+        _l("Your ticket about “%(term)s” was declined. Reason: %(reason)s"),
+    ),
 }

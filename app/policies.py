@@ -10,6 +10,7 @@ are not here: the workflow tables and the services own them.
 from __future__ import annotations
 
 from app.models import (
+    CatalogTicket,
     Company,
     CompanyInvitation,
     Document,
@@ -221,3 +222,26 @@ def can_open_job_attachment(actor: User | None, attachment: JobAttachment, *, co
     if belongs_to_company(actor, job.company):
         return True
     return confidentiality_accepted and expert_can_see_job(_expert_of(actor), job)
+
+
+# Catalog tickets (issue 3) ------------------------------------------------------------
+
+
+def can_open_ticket(actor: User | None, company: Company) -> bool:
+    """Users of an approved company ask the hub for missing catalog terms (from their job drafts)."""
+    return can_post_jobs(actor, company)
+
+
+def can_view_ticket(actor: User | None, ticket: CatalogTicket) -> bool:
+    """Staff, and every user of the ticket's company."""
+    return is_staff(actor) or belongs_to_company(actor, ticket.company)
+
+
+def can_post_ticket_message(actor: User | None, ticket: CatalogTicket) -> bool:
+    """Staff, and every user of the ticket's company, write in the ticket's thread."""
+    return can_view_ticket(actor, ticket)
+
+
+def can_work_ticket(actor: User | None, ticket: CatalogTicket) -> bool:
+    """Hub staff start, resolve and decline tickets."""
+    return is_staff(actor)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import RadioField, SelectChoice, SelectField, SelectMultipleField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 MAX_TEXT = 2000
 
@@ -63,4 +63,86 @@ class DocumentRejectForm(FlaskForm):
             DataRequired(message=_l("Say why the document is not accepted, so it can be replaced.")),
             Length(max=MAX_TEXT, message=_l("Keep the reason under %(max)d characters.")),
         ],
+    )
+
+
+# Job review (issue 3) -----------------------------------------------------------------
+
+
+class JobQuestionForm(FlaskForm):
+    """Ask the company a question about a job under review; the job waits for its answer."""
+
+    question = TextAreaField(
+        _l("Question to the company"),
+        validators=[
+            DataRequired(message=_l("Write the question the company should answer.")),
+            Length(max=MAX_TEXT, message=_l("Keep the question under %(max)d characters.")),
+        ],
+        description=_l("Shown on the company's job page and sent by notification; the answer sends the job back here."),
+    )
+
+
+class JobRejectForm(FlaskForm):
+    """Reject a job under review: the company reads the reason."""
+
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(message=_l("Give a reason: the company reads it and needs to understand the decision.")),
+            Length(max=MAX_TEXT, message=_l("Keep the reason under %(max)d characters.")),
+        ],
+        description=_l("Sent to the company. A rejected job cannot be resubmitted."),
+    )
+
+
+class JobEndForm(FlaskForm):
+    """Close or cancel a job; the optional reason is sent to the company."""
+
+    reason = TextAreaField(
+        _l("Reason (optional)"),
+        validators=[Optional(), Length(max=MAX_TEXT, message=_l("Keep the reason under %(max)d characters."))],
+        description=_l("Sent to the company with the notification."),
+    )
+
+
+VISIBILITY_CHOICES = [
+    SelectChoice("public", _l("Public: every verified expert sees it on the job board")),
+    SelectChoice("private", _l("Private: only the experts invited below see it")),
+]
+
+
+class PublishJobForm(FlaskForm):
+    """Publish a reviewed job, public or private; a private job needs invited experts.
+
+    The expert choices are the approved experts, set by the view.
+    """
+
+    visibility = RadioField(
+        _l("Visibility"),
+        choices=VISIBILITY_CHOICES,
+        default="public",
+        validators=[DataRequired(message=_l("Choose public or private."))],
+    )
+    invite_expert_ids = SelectMultipleField(
+        _l("Experts to invite"),
+        coerce=int,
+        choices=[],
+        validate_choice=True,
+        description=_l("Required for a private job; optional for a public one. Only verified experts are listed."),
+    )
+
+    def validate_invite_expert_ids(self, field: SelectMultipleField) -> None:
+        if self.visibility.data == "private" and not field.data:
+            raise ValidationError(_l("A private job needs at least one invited expert."))
+
+
+class InviteExpertForm(FlaskForm):
+    """Invite one more verified expert to a published job."""
+
+    expert_id = SelectField(
+        _l("Expert"),
+        coerce=int,
+        choices=[],
+        validators=[DataRequired(message=_l("Choose the expert to invite."))],
+        description=_l("The expert is notified and can then see the job."),
     )

@@ -259,3 +259,26 @@ def step_bytes() -> bytes:
         b"'','','');\nFILE_SCHEMA(('AUTOMOTIVE_DESIGN'));\nENDSEC;\nDATA;\n#1=CARTESIAN_POINT('',(0.,0.,0.));\n"
         b"ENDSEC;\nEND-ISO-10303-21;\n"
     )
+
+
+def ticket(company_obj: Company | None = None, *, opened_by: User | None = None, job: Any = None,
+           status: Any = None, **overrides: Any) -> Any:
+    """A catalog ticket (open unless ``status``) asking for a skill, optionally from a draft ``job``."""
+    from app.models import CatalogTicket, TicketKind, TicketStatus
+
+    company_obj = company_obj or company()
+    author = opened_by or (company_obj.users[0] if company_obj.users else company_user(company_obj))
+    values: dict[str, Any] = {
+        "company_id": company_obj.id,
+        "job_id": job.id if job is not None else None,
+        "opened_by_id": author.id,
+        "kind": TicketKind.SKILL,
+        "term": "Gas-assisted injection molding",
+        "reason": "Our part has thick ribs.",
+        "status": status or TicketStatus.OPEN,
+    }
+    values.update(overrides)
+    t = CatalogTicket(**values)
+    db.session.add(t)
+    db.session.flush()
+    return t

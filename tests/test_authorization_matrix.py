@@ -42,6 +42,9 @@ COMPANY_OBJECT = "company_object"
 FILE_OBJECT = "file_object"  # company A's users and admins; others 404
 ADMIN_FILE = "admin_file"  # admins only (inline preview)
 OWN_SESSION = "own_session"  # a session id of someone else: 404
+COMPANY_OWNER_OBJECT = "company_owner_object"  # company A's object, owners only (members 403, others 404)
+BOARD_JOB = "board_job"  # a published public job: approved experts; unverified experts 404; others refused
+BOARD_FILE = "board_file"  # an attachment: experts who accepted the terms (none have here) -> 404; others refused
 
 POLICY: dict[str, str] = {
     "static": PUBLIC,
@@ -86,6 +89,24 @@ POLICY: dict[str, str] = {
     "expert.submit": EXPERT,
     "files.download": FILE_OBJECT,
     "files.preview": ADMIN_FILE,
+    "company_jobs.index": COMPANY,
+    "company_jobs.new": COMPANY,
+    "company_jobs.detail": COMPANY_OBJECT,
+    "company_jobs.edit": COMPANY_OBJECT,
+    "company_jobs.upload": COMPANY_OBJECT,
+    "company_jobs.remove_attachment": COMPANY_OBJECT,
+    "company_jobs.download": COMPANY_OBJECT,
+    "company_jobs.submit": COMPANY_OBJECT,
+    "company_jobs.answer": COMPANY_OBJECT,
+    "company_jobs.cancel": COMPANY_OWNER_OBJECT,
+    "board.index": EXPERT,
+    "board.detail": BOARD_JOB,
+    "board.accept_terms": BOARD_JOB,
+    "board.download": BOARD_FILE,
+    "tickets.index": COMPANY,
+    "tickets.new": COMPANY,
+    "tickets.detail": COMPANY_OBJECT,
+    "tickets.reply": COMPANY_OBJECT,
 }
 
 PRINCIPALS = ("anonymous", "owner_a", "member_a", "owner_b", "expert", "expert_pending", "suspended", "admin")
@@ -167,6 +188,22 @@ def _world(f: Any) -> dict[str, Any]:
     )
     db.session.add(mail)
     term = f.term()
+    from app.models import AttachmentKind, JobAttachment, JobStatus
+
+    job = f.job(company_a, status=JobStatus.PUBLISHED, created_by=owner_a)
+    attachment = JobAttachment(
+        job_id=job.id,
+        kind=AttachmentKind.PDF,
+        storage_key="matrix-job-file",
+        original_name="drawing.pdf",
+        content_type="application/pdf",
+        size_bytes=10,
+        sha256="0" * 64,
+        uploaded_by_id=owner_a.id,
+    )
+    db.session.add(attachment)
+    db.session.flush()
+    extra_args = _tickets_world(f, company_a, owner_a, job)
     db.session.commit()
     return {
         "users": {
@@ -191,8 +228,17 @@ def _world(f: Any) -> dict[str, Any]:
             "token": "not-a-valid-token",
             "export_type": "csv",
             "filename": "css/hub.css",
+            "job_id": job.id,
+            "attachment_id": attachment.id,
+            **extra_args,
         },
     }
+
+
+def _tickets_world(f: Any, company_a: Any, owner_a: Any, job: Any) -> dict[str, int]:
+    """A catalog ticket of company A, opened from its job."""
+    ticket = f.ticket(company_a, opened_by=owner_a, job=job)
+    return {"ticket_id": ticket.id}
 
 
 def _counts() -> dict[str, int]:
@@ -233,6 +279,18 @@ def _expected(policy: str, principal: str, endpoint: str) -> Callable[[int], boo
         if principal in {"owner_a", "member_a"}:
             return ok
         return "notfound" if company else "deny"
+    if policy == COMPANY_OWNER_OBJECT:
+        if principal == "owner_a":
+            return ok
+        if principal == "member_a":
+            return "deny"
+        return "notfound" if company else "deny"
+    if policy == BOARD_JOB:
+        if principal == "expert":
+            return ok
+        return "notfound_or_deny"
+    if policy == BOARD_FILE:
+        return "notfound_or_deny"
     if policy == FILE_OBJECT:
         return ok if principal in {"owner_a", "member_a", "admin"} else "notfound"
     if policy == ADMIN_FILE:

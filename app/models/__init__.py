@@ -34,6 +34,7 @@ from app.models.jobs import (
 )
 from app.models.notifications import EmailMessage, Notification
 from app.models.outbox import OutboxMessage
+from app.models.tickets import CatalogTicket, CatalogTicketMessage, TicketKind, TicketStatus, catalog_ticket_terms
 from app.models.users import LoginAttempt, User, UserSession
 
 __all__ = [
@@ -76,4 +77,10 @@ __all__ = [
     "JobStatus",
     "JobVisibility",
     "TrainingDelivery",
+    # catalog tickets (issue 3)
+    "CatalogTicket",
+    "CatalogTicketMessage",
+    "TicketKind",
+    "TicketStatus",
+    "catalog_ticket_terms",
 ]

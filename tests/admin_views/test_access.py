@@ -18,9 +18,10 @@ from werkzeug.routing import Rule
 
 from admin_views.base import StaffOnly
 from app.extensions import db
-from app.models import CompanyInvitation, EmailMessage, OutboxMessage, User
+from app.models import CompanyInvitation, EmailMessage, JobStatus, OutboxMessage, User
 from app.services import audit, uow
 from tests.admin_views.conftest import company_case, expert_case, snapshot
+from tests.admin_views.test_jobs import make_job_attachment
 from tests.conftest import login
 
 # What an admin gets on GET, by the endpoint's method name; a new name must be added here.
@@ -33,6 +34,10 @@ ADMIN_GET = {
     "export": "if can_export",
     "ajax_lookup": 404,  # no ajax relations configured: nothing to look up
     "html_body": 200,
+    "job_redirect": 302,  # the notification link /admin/jobs/<id> -> the job's details page
+    "attachment_download": 200,
+    "attachment_preview": 200,
+    "ticket_redirect": 302,  # the notification link /admin/tickets/<id> -> the ticket's details page
 }
 
 
@@ -71,6 +76,9 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
     )
     db.session.add_all([email, invitation])
     event = audit.record("test.event", actor=admin, entity="companies", entity_id=company.company.id)
+    job = f.job(status=JobStatus.PENDING_REVIEW)
+    job_invitation = f.job_invitation(job, expert.expert, invited_by=admin)
+    job_attachment = make_job_attachment(job)
     uow.commit()
     ids = {
         "company_verification": company.company.id,
@@ -81,9 +89,13 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
         "email_messages": email.id,
         "outbox": outbox.id,
         "audit": event.id,
+        "jobs": job.id,
+        "job_invitations": job_invitation.id,
+        "catalog_tickets": f.ticket(company.company).id,
     }
     return {
         "ids": ids,
+        "attachment_ids": {"jobs": job_attachment.id},
         "document_ids": {"company_verification": company.document.id, "expert_verification": expert.document.id},
         "company_user": company.owner,
         "expert": db.session.get(User, expert.expert.user_id),
@@ -106,6 +118,8 @@ def build_url(app: Flask, rule: Rule, world: dict[str, Any]) -> str:
     for arg in rule.arguments:
         if arg == "document_id":
             values[arg] = world["document_ids"][view]
+        elif arg == "attachment_id":
+            values[arg] = world["attachment_ids"][view]
         elif arg == "decision":
             values[arg] = "approve"
         elif arg == "export_type":

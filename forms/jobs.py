@@ -33,6 +33,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import TextInput
 
 from app.extensions import db
 from app.integrations import reference
@@ -130,7 +131,13 @@ def parse_amount(text: str) -> Decimal:
 
 
 class AmountField(DecimalField):
-    """A decimal amount that accepts thousands separators and a decimal comma."""
+    """A decimal amount that accepts thousands separators and a decimal comma.
+
+    Rendered as a text input (with a decimal keypad on phones): a number input
+    would make browsers refuse "4.500,50" before the server could read it.
+    """
+
+    widget = TextInput()
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         if not valuelist or not str(valuelist[0]).strip():
@@ -279,7 +286,7 @@ class JobForm(FlaskForm):
     )
     # Money and dates
     budget = AmountField(
-        _l("Budget (fixed price)"), places=2,
+        _l("Budget (fixed price)"), places=2, render_kw={"inputmode": "decimal", "autocomplete": "off"},
         validators=[Optional(), NumberRange(min=Decimal("0.01"), message=_l("Enter a budget greater than zero."))],
         description=_l("Paid 100% upfront into escrow, released to the expert when you accept the work."),
     )

@@ -27,6 +27,7 @@ import re
 import unicodedata
 import uuid
 import warnings
+import zipfile
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -596,7 +597,6 @@ def _check_csv(data: bytes, name: str) -> None:
 def _check_xlsx(data: bytes, name: str, max_bytes: int) -> None:
     """A ZIP with [Content_Types].xml and xl/: entry count, declared sizes and names checked before
     extraction, then every entry read in a stream with a byte cap (declared sizes can lie)."""
-    import zipfile
 
     if not data.startswith(b"PK\x03\x04"):
         raise _not_this(name, XLSX, _("it is not a ZIP-based Excel workbook"))
@@ -658,6 +658,38 @@ def job_upload_hint(max_bytes: int) -> str:
              limit=human_size(max_bytes))
 
 
+# Document properties of an Office file: author, last editor, company, manager, times.
+_XLSX_PROPERTY_PARTS = {
+    "docProps/core.xml": (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        b'<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
+        b' xmlns:dc="http://purl.org/dc/elements/1.1/"/>'
+    ),
+    "docProps/app.xml": (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        b'<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"/>'
+    ),
+}
+
+
+def _clean_xlsx(data: bytes) -> bytes:
+    """Rewrite a checked workbook with empty document properties (who wrote it, for which company).
+
+    Only called after ``_check_xlsx``: the entry count and sizes are already bounded.
+    """
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename == "docProps/custom.xml":
+                continue  # custom properties: free text, dropped whole
+            payload = _XLSX_PROPERTY_PARTS.get(info.filename) or source.read(info)
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(entry, payload)
+    return out.getvalue()
+
+
 def check_job_file(upload: Upload, *, max_bytes: int, max_pixels: int | None = None) -> CleanFile:
     """Check a job attachment by extension allow-list plus content, and clean it where the format allows.
 
@@ -691,7 +723,7 @@ def check_job_file(upload: Upload, *, max_bytes: int, max_pixels: int | None = N
                                    name=name, limit=human_size(max_bytes)))
     elif file_type is XLSX:
         _check_xlsx(data, name, max_bytes)
-        clean = data
+        clean = _clean_xlsx(data)
     else:
         _JOB_CHECKS[file_type.code](data, name)
         clean = data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import zipfile
@@ -162,3 +163,20 @@ def test_legal_documents_keep_their_behaviour(app: Any) -> None:
     with pytest.raises(UploadRejected):
         uploads.check(Upload("part.step", factories.step_bytes()))
     assert uploads.check(Upload("c.pdf", factories.pdf_bytes())).file_type.code == "pdf"
+
+
+def test_workbook_document_properties_are_emptied(app):
+    """Author, last editor and company in docProps never reach the expert."""
+    canary = b"CANARY-7f3a Anna Berger Formteile GmbH"
+    data = _xlsx(**{
+        "docProps/core.xml": b"<cp:coreProperties><dc:creator>" + canary + b"</dc:creator></cp:coreProperties>",
+        "docProps/app.xml": b"<Properties><Company>" + canary + b"</Company></Properties>",
+        "docProps/custom.xml": b"<Properties>" + canary + b"</Properties>",
+    })
+    clean = uploads.check_job_file(uploads.Upload("process sheet.xlsx", data), max_bytes=10 * 1024 * 1024)
+    with zipfile.ZipFile(io.BytesIO(clean.data)) as archive:
+        names = set(archive.namelist())
+        assert "xl/worksheets/sheet1.xml" in names and "docProps/custom.xml" not in names
+        everything = b"".join(archive.read(n) for n in names)
+    assert canary not in everything
+    assert clean.sha256 == hashlib.sha256(clean.data).hexdigest()

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,10 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm.exc import StaleDataError
 
 from app import policies
-from app.exceptions import ConcurrentUpdate, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from app.exceptions import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from app.extensions import db
 from app.integrations import reference
 from app.models import (
@@ -48,6 +45,7 @@ from app.models import (
 from app.passwords import hash_password, password_problems
 from app.services import audit, notifications, uow, uploads
 from app.services.transitions import transition
+from app.services.validation import required_text
 from app.workflows.verification import COMPANY_WORKFLOW
 
 S = VerificationStatus
@@ -239,20 +237,6 @@ def _load_company(company_id: int, actor: User | None) -> Company:
     return company
 
 
-@contextmanager
-def _concurrency_guard() -> Iterator[None]:
-    try:
-        yield
-    except StaleDataError as exc:
-        uow.rollback()
-        raise ConcurrentUpdate(_("Someone else changed this at the same time. Reload the page and try again.")) from exc
-
-
-def _commit() -> None:
-    with _concurrency_guard():
-        uow.commit()
-
-
 def _require_editable(company: Company) -> None:
     refusal = edit_refusal(company)
     if refusal:
@@ -263,15 +247,6 @@ def _decide(obj: Company | ExpertProfile, actor: User, note: str) -> None:
     obj.decided_at = datetime.now(UTC)
     obj.decided_by_id = actor.id
     obj.status_note = note
-
-
-def _required_text(value: str, message: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise ValidationFailed(message)
-    if len(text) > 5000:
-        raise ValidationFailed(_("Please keep it under 5,000 characters."))
-    return text
 
 
 def _notify_owners(company: Company, kind: str, **params: Any) -> None:
@@ -343,7 +318,7 @@ def update_company(company_id: int, *, actor: User, **fields: Any) -> Company:
     if changed:
         audit.record("company.updated", actor=actor, entity="companies", entity_id=company.id,
                      data={"fields": changed})
-        _commit()
+        uow.commit()
     return company
 
 
@@ -369,7 +344,7 @@ def add_company_document(company_id: int, *, actor: User, kind: DocumentKind, up
         audit.record("document.uploaded", actor=actor, entity="documents", entity_id=document.id,
                      data={"company_id": company.id, "kind": kind.value, "sha256": clean.sha256,
                            "size": clean.size})
-        _commit()
+        uow.commit()
     return document
 
 
@@ -395,7 +370,7 @@ def remove_document(document_id: int, *, actor: User) -> Document:
     document.removed_at = datetime.now(UTC)
     audit.record("document.removed", actor=actor, entity="documents", entity_id=document.id,
                  data={"company_id": company.id, "kind": document.kind.value})
-    _commit()
+    uow.commit()
     return document
 
 
@@ -429,7 +404,7 @@ def submit_company(company_id: int, *, actor: User, answer: str = "") -> Company
     transition(company, COMPANY_WORKFLOW, S.PENDING_VERIFICATION, actor=actor, **data)
     company.submitted_at = datetime.now(UTC)
     notifications.notify_staff("company.submitted", link=ADMIN_HOME_PATH, company=company.name)
-    _commit()
+    uow.commit()
     return company
 
 
@@ -481,7 +456,7 @@ def approve_company(company_id: int, *, actor: User, note: str = "") -> Company:
     transition(company, COMPANY_WORKFLOW, S.APPROVED, actor=actor, note=note.strip())
     _decide(company, actor, note.strip())
     _notify_owners(company, "company.approved")
-    _commit()
+    uow.commit()
     return company
 
 
@@ -496,11 +471,11 @@ def reject_company(company_id: int, *, actor: User, reason: str) -> Company:
     :raises InvalidTransition: the company is not pending verification.
     """
     company = _load_for_staff(company_id, actor)
-    reason = _required_text(reason, _("Give the reason for the rejection; the company will read it."))
+    reason = required_text(reason, _("Give the reason for the rejection; the company will read it."))
     transition(company, COMPANY_WORKFLOW, S.REJECTED, actor=actor, reason=reason)
     _decide(company, actor, reason)
     _notify_owners(company, "company.rejected", reason=reason)
-    _commit()
+    uow.commit()
     return company
 
 
@@ -516,11 +491,11 @@ def request_company_info(company_id: int, *, actor: User, question: str) -> Comp
     :raises InvalidTransition: the company is not pending verification.
     """
     company = _load_for_staff(company_id, actor)
-    question = _required_text(question, _("Write the question the company should answer."))
+    question = required_text(question, _("Write the question the company should answer."))
     transition(company, COMPANY_WORKFLOW, S.INFO_REQUESTED, actor=actor, question=question)
     _decide(company, actor, question)
     _notify_owners(company, "company.info_requested", question=question)
-    _commit()
+    uow.commit()
     return company
 
 
@@ -535,11 +510,11 @@ def suspend_company(company_id: int, *, actor: User, reason: str) -> Company:
     :raises InvalidTransition: the company is not approved.
     """
     company = _load_for_staff(company_id, actor)
-    reason = _required_text(reason, _("Give the reason for the suspension; the company will read it."))
+    reason = required_text(reason, _("Give the reason for the suspension; the company will read it."))
     transition(company, COMPANY_WORKFLOW, S.SUSPENDED, actor=actor, reason=reason)
     _decide(company, actor, reason)
     _notify_owners(company, "company.suspended", reason=reason)
-    _commit()
+    uow.commit()
     return company
 
 
@@ -560,7 +535,7 @@ def reinstate_company(company_id: int, *, actor: User, note: str = "") -> Compan
     transition(company, COMPANY_WORKFLOW, S.APPROVED, actor=actor, note=note.strip(), reinstated=True)
     _decide(company, actor, note.strip())
     _notify_owners(company, "company.reinstated")
-    _commit()
+    uow.commit()
     return company
 
 
@@ -595,7 +570,7 @@ def review_document(document_id: int, *, actor: User, accepted: bool, note: str 
         raise PermissionDenied(_("Documents are reviewed while their owner is under verification."))
     note = note.strip()
     if not accepted:
-        note = _required_text(note, _("Say why the document is not accepted; the owner will read it."))
+        note = required_text(note, _("Say why the document is not accepted; the owner will read it."))
     _set_review(document, actor, DocumentReview.ACCEPTED if accepted else DocumentReview.REJECTED, note,
                 datetime.now(UTC))
     if not accepted:
@@ -606,7 +581,7 @@ def review_document(document_id: int, *, actor: User, accepted: bool, note: str 
         elif document.expert is not None:
             notifications.notify(document.expert.user, "document.rejected", link=EXPERT_DOCUMENTS_PATH,
                                  name=document.original_name, reason=note)
-    _commit()
+    uow.commit()
     return document
 
 
@@ -681,7 +656,7 @@ def invite_member(company_id: int, *, actor: User, email: str) -> CompanyInvitat
         inviter=actor.full_name,
         days=INVITATION_DAYS,
     )
-    _commit()
+    uow.commit()
     return invitation
 
 
@@ -706,7 +681,7 @@ def revoke_invitation(invitation_id: int, *, actor: User) -> CompanyInvitation:
     invitation.revoked_at = datetime.now(UTC)
     audit.record("company.invitation_revoked", actor=actor, entity="company_invitations", entity_id=invitation.id,
                  data={"email": invitation.email})
-    _commit()
+    uow.commit()
     return invitation
 
 
@@ -758,6 +733,6 @@ def accept_invitation(token: str, *, full_name: str, password: str, locale: str 
     company = invitation.company
     for owner in owners(company):
         notifications.notify(owner, "member.joined", link=COMPANY_MEMBERS_PATH, name=name, company=company.name)
-    _commit()
+    uow.commit()
     return user
 

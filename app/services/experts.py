@@ -14,17 +14,14 @@ and declared employers/relations (conflict-of-interest checks).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.orm.exc import StaleDataError
 
 from app import policies
-from app.exceptions import ConcurrentUpdate, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from app.exceptions import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from app.extensions import db
 from app.integrations import reference
 from app.models import (
@@ -51,6 +48,7 @@ from app.services.companies import (
     document_label,
 )
 from app.services.transitions import transition
+from app.services.validation import required_text
 from app.workflows.verification import EXPERT_WORKFLOW
 
 S = VerificationStatus
@@ -211,20 +209,6 @@ def _require_editable(expert: ExpertProfile) -> None:
         raise PermissionDenied(refusal)
 
 
-@contextmanager
-def _concurrency_guard() -> Iterator[None]:
-    try:
-        yield
-    except StaleDataError as exc:
-        uow.rollback()
-        raise ConcurrentUpdate(_("Someone else changed this at the same time. Reload the page and try again.")) from exc
-
-
-def _commit() -> None:
-    with _concurrency_guard():
-        uow.commit()
-
-
 def _touch(expert: ExpertProfile) -> None:
     """Bump the profile's version when only child rows change (optimistic locking)."""
     expert.updated_at = datetime.now(UTC)
@@ -304,7 +288,7 @@ def update_expert(expert_id: int, *, actor: User, **fields: Any) -> ExpertProfil
     if changed:
         audit.record("expert.updated", actor=actor, entity="expert_profiles", entity_id=expert.id,
                      data={"fields": changed})
-        _commit()
+        uow.commit()
     return expert
 
 
@@ -346,7 +330,7 @@ def set_expert_skills(expert_id: int, *, actor: User, items: list[tuple[int, Exp
     _touch(expert)
     audit.record("expert.skills_changed", actor=actor, entity="expert_profiles", entity_id=expert.id,
                  data={"skills": [[t, lv.value] for t, lv in wanted.items()]})
-    _commit()
+    uow.commit()
     return expert
 
 
@@ -383,7 +367,7 @@ def set_expert_languages(
     _touch(expert)
     audit.record("expert.languages_changed", actor=actor, entity="expert_profiles", entity_id=expert.id,
                  data={"languages": [[c, p.value] for c, p in wanted.items()]})
-    _commit()
+    uow.commit()
     return expert
 
 
@@ -424,7 +408,7 @@ def set_expert_employers(
         _touch(expert)
         audit.record("expert.employers_changed", actor=actor, entity="expert_profiles", entity_id=expert.id,
                      data={"employers": [[n, r.value] for n, r in wanted]})
-        _commit()
+        uow.commit()
     return expert
 
 
@@ -452,7 +436,7 @@ def add_expert_document(
         document = uploads.new_document(clean, key=key, kind=kind, uploaded_by=actor, expert_id=expert.id)
         audit.record("document.uploaded", actor=actor, entity="documents", entity_id=document.id,
                      data={"expert_id": expert.id, "kind": kind.value, "sha256": clean.sha256, "size": clean.size})
-        _commit()
+        uow.commit()
     return document
 
 
@@ -472,7 +456,7 @@ def remove_expert_document(document_id: int, *, actor: User) -> Document:
     document.removed_at = datetime.now(UTC)
     audit.record("document.removed", actor=actor, entity="documents", entity_id=document.id,
                  data={"expert_id": document.expert_id, "kind": document.kind.value})
-    _commit()
+    uow.commit()
     return document
 
 
@@ -516,7 +500,7 @@ def submit_expert(expert_id: int, *, actor: User, answer: str = "") -> ExpertPro
     transition(expert, EXPERT_WORKFLOW, S.PENDING_VERIFICATION, actor=actor, **data)
     expert.submitted_at = datetime.now(UTC)
     notifications.notify_staff("expert.submitted", link=ADMIN_HOME_PATH, pseudonym=expert.pseudonym)
-    _commit()
+    uow.commit()
     return expert
 
 
@@ -533,15 +517,6 @@ def _decide(expert: ExpertProfile, actor: User, note: str) -> None:
     expert.decided_at = datetime.now(UTC)
     expert.decided_by_id = actor.id
     expert.status_note = note
-
-
-def _required_text(value: str, message: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise ValidationFailed(message)
-    if len(text) > 5000:
-        raise ValidationFailed(_("Please keep it under 5,000 characters."))
-    return text
 
 
 def _notify(expert: ExpertProfile, kind: str, **params: Any) -> None:
@@ -585,7 +560,7 @@ def approve_expert(expert_id: int, *, actor: User, note: str = "") -> ExpertProf
     transition(expert, EXPERT_WORKFLOW, S.APPROVED, actor=actor, note=note.strip())
     _decide(expert, actor, note.strip())
     _notify(expert, "expert.approved")
-    _commit()
+    uow.commit()
     return expert
 
 
@@ -600,11 +575,11 @@ def reject_expert(expert_id: int, *, actor: User, reason: str) -> ExpertProfile:
     :raises InvalidTransition: the profile is not pending verification.
     """
     expert = _load_for_staff(expert_id, actor)
-    reason = _required_text(reason, _("Give the reason for the rejection; the expert will read it."))
+    reason = required_text(reason, _("Give the reason for the rejection; the expert will read it."))
     transition(expert, EXPERT_WORKFLOW, S.REJECTED, actor=actor, reason=reason)
     _decide(expert, actor, reason)
     _notify(expert, "expert.rejected", reason=reason)
-    _commit()
+    uow.commit()
     return expert
 
 
@@ -619,11 +594,11 @@ def request_expert_info(expert_id: int, *, actor: User, question: str) -> Expert
     :raises InvalidTransition: the profile is not pending verification.
     """
     expert = _load_for_staff(expert_id, actor)
-    question = _required_text(question, _("Write the question the expert should answer."))
+    question = required_text(question, _("Write the question the expert should answer."))
     transition(expert, EXPERT_WORKFLOW, S.INFO_REQUESTED, actor=actor, question=question)
     _decide(expert, actor, question)
     _notify(expert, "expert.info_requested", question=question)
-    _commit()
+    uow.commit()
     return expert
 
 
@@ -638,11 +613,11 @@ def suspend_expert(expert_id: int, *, actor: User, reason: str) -> ExpertProfile
     :raises InvalidTransition: the profile is not approved.
     """
     expert = _load_for_staff(expert_id, actor)
-    reason = _required_text(reason, _("Give the reason for the suspension; the expert will read it."))
+    reason = required_text(reason, _("Give the reason for the suspension; the expert will read it."))
     transition(expert, EXPERT_WORKFLOW, S.SUSPENDED, actor=actor, reason=reason)
     _decide(expert, actor, reason)
     _notify(expert, "expert.suspended", reason=reason)
-    _commit()
+    uow.commit()
     return expert
 
 
@@ -663,6 +638,6 @@ def reinstate_expert(expert_id: int, *, actor: User, note: str = "") -> ExpertPr
     transition(expert, EXPERT_WORKFLOW, S.APPROVED, actor=actor, note=note.strip(), reinstated=True)
     _decide(expert, actor, note.strip())
     _notify(expert, "expert.reinstated")
-    _commit()
+    uow.commit()
     return expert
 

@@ -13,8 +13,7 @@ review queue are at the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,10 +22,9 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.orm import joinedload, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from app import policies
-from app.exceptions import ConcurrentUpdate, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from app.exceptions import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from app.extensions import db
 from app.integrations import reference
 from app.integrations.storage import BlobNotFound, get_storage
@@ -58,6 +56,7 @@ from app.models import (
 from app.models.jobs import PAYMENT_UPFRONT_ESCROW
 from app.services import audit, notifications, uow, uploads
 from app.services.transitions import transition
+from app.services.validation import required_text
 from app.workflows.jobs import JOB_WORKFLOW
 
 J = JobStatus
@@ -211,20 +210,6 @@ def _load_job(job_id: int, actor: User | None) -> Job:
     return job
 
 
-@contextmanager
-def _concurrency_guard() -> Iterator[None]:
-    try:
-        yield
-    except StaleDataError as exc:
-        uow.rollback()
-        raise ConcurrentUpdate(_("Someone else changed this at the same time. Reload the page and try again.")) from exc
-
-
-def _commit() -> None:
-    with _concurrency_guard():
-        uow.commit()
-
-
 def _touch(job: Job) -> None:
     """Bump the job's version when only child rows change (optimistic locking)."""
     job.updated_at = datetime.now(UTC)
@@ -234,15 +219,6 @@ def _require_editable(job: Job) -> None:
     refusal = edit_refusal(job)
     if refusal:
         raise PermissionDenied(refusal)
-
-
-def _required_text(value: str, message: str) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise ValidationFailed(message)
-    if len(text) > 5000:
-        raise ValidationFailed(_("Please keep it under 5,000 characters."))
-    return text
 
 
 def _company_recipients(job: Job) -> list[User]:
@@ -437,7 +413,7 @@ def create_job(company_id: int, *, actor: User, **fields: Any) -> Job:
     db.session.flush()
     audit.record("job.created", actor=actor, entity="jobs", entity_id=job.id,
                  data={"company_id": company.id, "fields": sorted(clean)})
-    _commit()
+    uow.commit()
     return job
 
 
@@ -460,7 +436,7 @@ def update_job(job_id: int, *, actor: User, **fields: Any) -> Job:
     changed = _apply(job, clean)
     if changed:
         audit.record("job.updated", actor=actor, entity="jobs", entity_id=job.id, data={"fields": changed})
-        _commit()
+        uow.commit()
     return job
 
 
@@ -504,7 +480,7 @@ def set_job_skills(job_id: int, *, actor: User, items: list[tuple[int, Expertise
     _touch(job)
     audit.record("job.skills_changed", actor=actor, entity="jobs", entity_id=job.id,
                  data={"skills": [[t, lv.value] for t, lv in wanted.items()]})
-    _commit()
+    uow.commit()
     return job
 
 
@@ -544,7 +520,7 @@ def set_job_languages(job_id: int, *, actor: User, items: list[tuple[str, Langua
     _touch(job)
     audit.record("job.languages_changed", actor=actor, entity="jobs", entity_id=job.id,
                  data={"languages": [[c, p.value] for c, p in wanted.items()]})
-    _commit()
+    uow.commit()
     return job
 
 
@@ -586,7 +562,7 @@ def add_job_attachment(job_id: int, *, actor: User, upload: uploads.Upload) -> J
         audit.record("job_attachment.uploaded", actor=actor, entity="job_attachments", entity_id=attachment.id,
                      data={"job_id": job.id, "kind": attachment.kind.value, "sha256": clean.sha256,
                            "size": clean.size})
-        _commit()
+        uow.commit()
     return attachment
 
 
@@ -607,7 +583,7 @@ def remove_job_attachment(attachment_id: int, *, actor: User) -> JobAttachment:
     _touch(job)
     audit.record("job_attachment.removed", actor=actor, entity="job_attachments", entity_id=attachment.id,
                  data={"job_id": job.id})
-    _commit()
+    uow.commit()
     return attachment
 
 
@@ -638,7 +614,7 @@ def submit_job(job_id: int, *, actor: User) -> Job:
     job.submitted_at = datetime.now(UTC)
     notifications.notify_staff("job.submitted", link=ADMIN_JOB_PATH.format(id=job.id), job=str(job),
                                company=job.company.name)
-    _commit()
+    uow.commit()
     return job
 
 
@@ -662,14 +638,14 @@ def request_job_clarification(job_id: int, *, actor: User, question: str) -> Job
     """
     job = _load_for_staff(job_id, actor)
     JOB_WORKFLOW.check(job.status, J.CLARIFICATION_REQUESTED)
-    question = _required_text(question, _("Write the question the company should answer."))
+    question = required_text(question, _("Write the question the company should answer."))
     transition(job, JOB_WORKFLOW, J.CLARIFICATION_REQUESTED, actor=actor, question=question)
     item = JobClarification(question=question, asked_by_id=actor.id, asked_at=datetime.now(UTC))
     job.clarifications.append(item)
     job.decided_by_id = actor.id
     job.status_note = question
     _notify_company(job, "job.clarification_requested", question=question)
-    _commit()
+    uow.commit()
     return item
 
 
@@ -690,7 +666,7 @@ def answer_job_clarification(job_id: int, *, actor: User, answer: str) -> Job:
     if job.status is not J.CLARIFICATION_REQUESTED:
         raise InvalidTransition(JOB_WORKFLOW.name, job.status, J.PENDING_REVIEW,
                                 _("There is no open question from the hub on this job."))
-    answer = _required_text(answer, _("Write your answer to the hub's question."))
+    answer = required_text(answer, _("Write your answer to the hub's question."))
     missing = missing_for_submit(job)
     if missing:
         raise ValidationFailed(_("Before submitting, please complete: %(items)s.", items=", ".join(missing)))
@@ -704,7 +680,7 @@ def answer_job_clarification(job_id: int, *, actor: User, answer: str) -> Job:
     job.status_note = ""
     notifications.notify_staff("job.clarification_answered", link=ADMIN_JOB_PATH.format(id=job.id), job=str(job),
                                company=job.company.name)
-    _commit()
+    uow.commit()
     return job
 
 
@@ -765,7 +741,7 @@ def publish_job(
     for expert in new:
         _invite(job, expert, actor)
     _notify_company(job, "job.published", visibility=chosen.value)
-    _commit()
+    uow.commit()
     return job
 
 
@@ -781,12 +757,12 @@ def reject_job(job_id: int, *, actor: User, reason: str) -> Job:
     """
     job = _load_for_staff(job_id, actor)
     JOB_WORKFLOW.check(job.status, J.REJECTED)
-    reason = _required_text(reason, _("Give the reason for the rejection; the company will read it."))
+    reason = required_text(reason, _("Give the reason for the rejection; the company will read it."))
     transition(job, JOB_WORKFLOW, J.REJECTED, actor=actor, reason=reason)
     job.decided_by_id = actor.id
     job.status_note = reason
     _notify_company(job, "job.rejected", reason=reason)
-    _commit()
+    uow.commit()
     return job
 
 
@@ -814,7 +790,7 @@ def cancel_job(job_id: int, *, actor: User, reason: str = "") -> Job:
         for invitation in job.invitations:
             notifications.notify(invitation.expert.user, "job.withdrawn", link=EXPERT_JOB_PATH.format(id=job.id),
                                  job=str(job))
-    _commit()
+    uow.commit()
     return job
 
 
@@ -835,7 +811,7 @@ def close_job(job_id: int, *, actor: User, reason: str = "") -> Job:
     job.status_note = reason
     if policies.is_staff(actor):
         _notify_company(job, "job.closed", reason=reason or "-")
-    _commit()
+    uow.commit()
     return job
 
 
@@ -858,7 +834,7 @@ def invite_expert_to_job(job_id: int, *, actor: User, expert_id: int) -> JobInvi
         raise FieldErrors({"expert_id": _("This expert is already invited.")})
     invitation = _invite(job, expert, actor)
     _touch(job)
-    _commit()
+    uow.commit()
     return invitation
 
 
@@ -904,7 +880,7 @@ def accept_job_confidentiality(job_id: int, *, actor: User) -> JobConfidentialit
     db.session.flush()
     audit.record("job.confidentiality_accepted", actor=actor, entity="jobs", entity_id=job.id,
                  data={"expert_id": expert.id, "terms_version": CONFIDENTIALITY_TERMS_VERSION})
-    _commit()
+    uow.commit()
     return acceptance
 
 

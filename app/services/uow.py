@@ -6,8 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.exc import StaleDataError
 
+from app.exceptions import ConcurrentUpdate
 from app.extensions import db
 
 _PENDING = "after_commit"
@@ -19,9 +22,17 @@ def after_commit(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None
 
 
 def commit() -> None:
-    """Commit the session (the only ``db.session.commit()`` in app/), then run callbacks."""
+    """Commit the session (the only ``db.session.commit()`` in app/), then run callbacks.
+
+    :raises ConcurrentUpdate: another transaction changed a versioned row first
+        (optimistic locking); nothing of this unit of work is kept.
+    """
     callbacks = db.session.info.pop(_PENDING, [])
-    db.session.commit()
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        rollback()
+        raise ConcurrentUpdate(_("Someone else changed this at the same time. Reload the page and try again.")) from exc
     for func, args, kwargs in callbacks:
         func(*args, **kwargs)
 

@@ -15,6 +15,7 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import policies
+from app.blueprints import documents as documents_flow
 from app.exceptions import DomainError, NotFound
 from app.integrations import reference
 from app.login import log_in
@@ -141,22 +142,14 @@ def documents() -> ResponseReturnValue:
     actor, company = _actor(), _company()
     form = DocumentUploadForm()
     if request.method == "POST":
-        if not form.validate():
-            return _render_documents(form), 400
-        storage = form.file.data
-        upload = uploads.Upload(filename=storage.filename or "", data=storage.read())
-        try:
-            document = companies.add_company_document(
+        return documents_flow.upload(
+            form,
+            lambda upload: companies.add_company_document(
                 company.id, actor=actor, kind=DocumentKind(form.kind.data), upload=upload
-            )
-        except uploads.UploadRejected as exc:
-            form.file.errors = [str(exc)]
-            return _render_documents(form), 400
-        except DomainError as exc:
-            flash(str(exc), "danger")
-            return redirect(url_for("company.documents"))
-        flash(_("“%(name)s” is uploaded.", name=document.original_name), "success")
-        return redirect(url_for("company.documents"))
+            ),
+            _render_documents,
+            "company.documents",
+        )
     return _render_documents(form)
 
 
@@ -164,18 +157,11 @@ def documents() -> ResponseReturnValue:
 @roles_required(Role.COMPANY)
 def remove_document(document_id: int) -> ResponseReturnValue:
     """Remove a document from the company's profile (kept on record for the hub)."""
-    form = DocumentRemoveForm()
-    if not form.validate():
-        abort(400)
-    try:
-        document = companies.remove_document(document_id, actor=_actor())
-    except NotFound:
-        raise
-    except DomainError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash(_("“%(name)s” is removed.", name=document.original_name), "success")
-    return redirect(url_for("company.documents"))
+    return documents_flow.remove(
+        DocumentRemoveForm(),
+        lambda: companies.remove_document(document_id, actor=_actor()),
+        "company.documents",
+    )
 
 
 @bp.post("/submit")

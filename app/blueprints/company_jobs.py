@@ -21,6 +21,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import policies
+from app.blueprints import documents as documents_flow
 from app.exceptions import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.integrations import reference
@@ -317,7 +318,7 @@ def upload(job_id: int) -> ResponseReturnValue:
     storage = form.file.data
     try:
         attachment = jobs.add_job_attachment(
-            job.id, actor=actor, upload=uploads.Upload(filename=storage.filename or "", data=storage.read())
+            job.id, actor=actor, upload=documents_flow.received(storage)
         )
     except uploads.UploadRejected as exc:
         form.file.errors = [str(exc)]

@@ -16,7 +16,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.exceptions import DomainError, NotFound
+from app.blueprints import documents as documents_flow
+from app.exceptions import DomainError
 from app.integrations import reference
 from app.models import DocumentKind, ExpertProfile, Role, User
 from app.security import roles_required
@@ -214,22 +215,14 @@ def documents() -> ResponseReturnValue:
     actor, expert = _actor(), _expert()
     form = ExpertDocumentForm()
     if request.method == "POST":
-        if not form.validate():
-            return _render_documents(form), 400
-        storage = form.file.data
-        upload = uploads.Upload(filename=storage.filename or "", data=storage.read())
-        try:
-            document = experts.add_expert_document(
+        return documents_flow.upload(
+            form,
+            lambda upload: experts.add_expert_document(
                 expert.id, actor=actor, kind=DocumentKind(form.kind.data), upload=upload
-            )
-        except uploads.UploadRejected as exc:
-            form.file.errors = [str(exc)]
-            return _render_documents(form), 400
-        except DomainError as exc:
-            flash(str(exc), "danger")
-            return redirect(url_for("expert.documents"))
-        flash(_("“%(name)s” is uploaded.", name=document.original_name), "success")
-        return redirect(url_for("expert.documents"))
+            ),
+            _render_documents,
+            "expert.documents",
+        )
     return _render_documents(form)
 
 
@@ -237,18 +230,11 @@ def documents() -> ResponseReturnValue:
 @roles_required(Role.EXPERT)
 def remove_document(document_id: int) -> ResponseReturnValue:
     """Remove a document from the profile (kept on record for the hub)."""
-    form = DocumentRemoveForm()
-    if not form.validate():
-        abort(400)
-    try:
-        document = experts.remove_expert_document(document_id, actor=_actor())
-    except NotFound:
-        raise
-    except DomainError as exc:
-        flash(str(exc), "danger")
-    else:
-        flash(_("“%(name)s” is removed.", name=document.original_name), "success")
-    return redirect(url_for("expert.documents"))
+    return documents_flow.remove(
+        DocumentRemoveForm(),
+        lambda: experts.remove_expert_document(document_id, actor=_actor()),
+        "expert.documents",
+    )
 
 
 @bp.post("/submit")

@@ -615,19 +615,25 @@ def outbox_group() -> None:
 @with_appcontext
 def outbox_sweep() -> None:
     """Deliver every due message now (retries included)."""
+    from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
 
     click.echo(f"delivered {sweep()} message(s)")
+    ranked = sweep_stale_runs()
+    if ranked:
+        click.echo(f"ran {ranked} waiting ranking(s)")
 
 
 def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
     """Run the outbox sweep every ``interval`` seconds until ``stop`` is set."""
+    from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
 
     while not stop.wait(interval):
         try:
             with app.app_context():
                 delivered = sweep()
+                sweep_stale_runs()
             if delivered:
                 click.echo(f"{datetime.now(UTC):%H:%M:%S} Outbox sweep delivered {delivered} message(s)")
         except Exception:

@@ -129,6 +129,31 @@ KINDS: dict[str, Kind] = {
         _l("A job was withdrawn"),
         _l("The job “%(job)s” you were invited to was withdrawn."),
     ),
+    # Matching, invitations and offers (issue 4)
+    "job.recommended": Kind(
+        _l("A job matches your profile"),
+        _l("The job “%(job)s” matches your profile; have a look and make an offer if it suits you."),
+    ),
+    "match.failed": Kind(
+        _l("Ranking of job “%(job)s” failed"),
+        _l("The ranking of the experts for “%(job)s” failed: %(error)s. Start it again from the matching page."),
+    ),
+    "invitation.declined": Kind(
+        _l("%(expert)s declined the invitation to “%(job)s”"),
+        _l("%(expert)s declined the invitation to the job “%(job)s”. Reason: %(reason)s"),
+    ),
+    "offer.submitted": Kind(
+        _l("New offer from %(expert)s on “%(job)s”"),
+        _l("%(expert)s sent an offer of %(price)s for the job “%(job)s”; it waits in the offers queue."),
+    ),
+    "offer.version_added": Kind(
+        _l("%(expert)s changed the offer on “%(job)s”"),
+        _l("%(expert)s sent version %(number)s of the offer on “%(job)s” (%(price)s)."),
+    ),
+    "offer.withdrawn": Kind(
+        _l("%(expert)s withdrew the offer on “%(job)s”"),
+        _l("%(expert)s withdrew the offer on the job “%(job)s”. Reason: %(reason)s"),
+    ),
     # Catalog tickets (issue 3)
     "ticket.opened": Kind(
         _l("Catalog ticket from %(company)s: %(term)s"),

@@ -17,7 +17,9 @@ from app.models import (
     ExpertProfile,
     Job,
     JobAttachment,
+    JobInvitation,
     JobStatus,
+    Offer,
     JobVisibility,
     Role,
     User,
@@ -245,3 +247,46 @@ def can_post_ticket_message(actor: User | None, ticket: CatalogTicket) -> bool:
 def can_work_ticket(actor: User | None, ticket: CatalogTicket) -> bool:
     """Hub staff start, resolve and decline tickets."""
     return is_staff(actor)
+
+
+# Matching, invitations and offers (issue 4) ------------------------------------------------
+
+
+def can_rank_job(actor: User | None, job: Job) -> bool:
+    """Hub staff rank the experts for a job, tune the weights and invite from the ranking."""
+    return is_staff(actor)
+
+
+def can_view_ranking(actor: User | None, job: Job) -> bool:
+    """Only hub staff see a ranking: it names experts, which companies must never see."""
+    return is_staff(actor)
+
+
+def can_respond_to_invitation(actor: User | None, invitation: JobInvitation) -> bool:
+    """The invited expert (active, approved) declines or follows an invitation."""
+    expert = _expert_of(actor)
+    return expert is not None and expert.id == invitation.expert_id and expert.status is VerificationStatus.APPROVED
+
+
+def can_make_offer(actor: User | None, job: Job) -> bool:
+    """An approved, active expert who can see the published job."""
+    expert = _expert_of(actor)
+    return expert is not None and can_make_offers(actor, expert) and expert_can_see_job(expert, job)
+
+
+def can_view_offer(actor: User | None, offer: Offer) -> bool:
+    """Hub staff and the expert who made it. The company sees only what the hub forwards (next step)."""
+    if is_staff(actor):
+        return True
+    expert = _expert_of(actor)
+    return expert is not None and expert.id == offer.expert_id
+
+
+def can_change_offer(actor: User | None, offer: Offer) -> bool:
+    """The approved expert who made it adds versions and withdraws it."""
+    expert = _expert_of(actor)
+    return (
+        expert is not None
+        and expert.id == offer.expert_id
+        and expert.status is VerificationStatus.APPROVED
+    )

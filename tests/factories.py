@@ -282,3 +282,76 @@ def ticket(company_obj: Company | None = None, *, opened_by: User | None = None,
     db.session.add(t)
     db.session.flush()
     return t
+
+
+# Matching, invitations and offers (issue 4) ----------------------------------------------------
+
+
+def offer(job_obj: Any = None, expert_obj: ExpertProfile | None = None, *, status: Any = None,
+          price_minor: int = 420000, versions: int = 1, milestones: tuple[tuple[str, int], ...] = (),
+          **overrides: Any) -> Any:
+    """An offer (submitted unless ``status``) with ``versions`` versions; ``milestones`` = ((title, share), ...)."""
+    from datetime import timedelta
+
+    from app.models import JobStatus, Offer, OfferMilestone, OfferStatus, OfferVersion
+
+    job_obj = job_obj or job(status=JobStatus.PUBLISHED)
+    expert_obj = expert_obj or expert()
+    status = status or OfferStatus.SUBMITTED
+    values: dict[str, Any] = {"job_id": job_obj.id, "expert_id": expert_obj.id, "status": status,
+                              "submitted_at": _now()}
+    if status is OfferStatus.WITHDRAWN:
+        values["withdrawn_at"] = _now()
+    values.update(overrides)
+    o = Offer(**values)
+    db.session.add(o)
+    db.session.flush()
+    start = _now().date() + timedelta(days=10)
+    last = None
+    for n in range(1, versions + 1):
+        v = OfferVersion(
+            offer_id=o.id, number=n, solution=f"Scientific molding study, version {n}.",
+            price_minor=price_minor + (n - 1) * 10000, currency=job_obj.currency, start_date=start,
+            end_date=start + timedelta(days=20), deliverables=["Report", "Process window"],
+            terms_version="2026-12", terms_accepted_at=_now(), created_by_id=expert_obj.user_id,
+            change_note="" if n == 1 else f"Change {n}",
+            milestones=[OfferMilestone(position=i, title=t, due_date=start + timedelta(days=5 * i), share_percent=s)
+                        for i, (t, s) in enumerate(milestones, start=1)],
+        )
+        db.session.add(v)
+        db.session.flush()
+        last = v
+    o.current_version_id = last.id if last is not None else None
+    db.session.flush()
+    return o
+
+
+def match_run(job_obj: Any, *, ranked: tuple[Any, ...] = (), excluded: tuple[tuple[Any, str, str], ...] = (),
+              status: Any = None, **overrides: Any) -> Any:
+    """A completed ranking run of ``job_obj``: ``ranked`` experts in order, ``excluded`` = ((expert, reason, detail),)."""
+    from app.matching.records import CRITERIA, DEFAULT_WEIGHTS
+    from app.models import MatchResult, MatchRun, MatchRunStatus, MatchTrigger
+
+    status = status or MatchRunStatus.COMPLETED
+    values: dict[str, Any] = {
+        "job_id": job_obj.id, "status": status, "trigger": MatchTrigger.MANUAL, "weights": dict(DEFAULT_WEIGHTS),
+        "considered": len(ranked) + len(excluded), "excluded_counts": {},
+    }
+    if status is MatchRunStatus.COMPLETED:
+        values.update(started_at=_now(), finished_at=_now(), elapsed_ms=1.5)
+    values.update(overrides)
+    run = MatchRun(**values)
+    db.session.add(run)
+    db.session.flush()
+    for rank, e in enumerate(ranked, start=1):
+        score = round(1.0 - rank * 0.05, 4)
+        db.session.add(MatchResult(run_id=run.id, job_id=job_obj.id, expert_id=e.id, rank=rank, score=score,
+                                   breakdown={c: score for c in CRITERIA}, details={}))
+    counts: dict[str, int] = {}
+    for e, reason, detail in excluded:
+        counts[reason] = counts.get(reason, 0) + 1
+        db.session.add(MatchResult(run_id=run.id, job_id=job_obj.id, expert_id=e.id, rank=None, score=0.9,
+                                   exclusion_reason=reason, exclusion_detail=detail))
+    run.excluded_counts = counts
+    db.session.flush()
+    return run

@@ -20,6 +20,8 @@ from app.models.experts import ExpertEmployer, ExpertLanguage, ExpertProfile, Ex
 from app.models.jobs import (
     JOB_SUBTYPES,
     AttachmentKind,
+    InvitationKind,
+    InvitationStatus,
     Job,
     JobAttachment,
     JobCategory,
@@ -32,7 +34,16 @@ from app.models.jobs import (
     JobVisibility,
     TrainingDelivery,
 )
+from app.models.matching import MatchingWeight, MatchResult, MatchRun, MatchRunStatus, MatchTrigger
 from app.models.notifications import EmailMessage, Notification
+from app.models.offers import (
+    PENDING_OFFER_STATES,
+    ImmutableRowError,
+    Offer,
+    OfferMilestone,
+    OfferStatus,
+    OfferVersion,
+)
 from app.models.outbox import OutboxMessage
 from app.models.tickets import CatalogTicket, CatalogTicketMessage, TicketKind, TicketStatus, catalog_ticket_terms
 from app.models.users import LoginAttempt, User, UserSession
@@ -83,4 +94,18 @@ __all__ = [
     "TicketKind",
     "TicketStatus",
     "catalog_ticket_terms",
+    # matching, invitations and offers (issue 4)
+    "InvitationKind",
+    "InvitationStatus",
+    "MatchResult",
+    "MatchRun",
+    "MatchRunStatus",
+    "MatchTrigger",
+    "MatchingWeight",
+    "PENDING_OFFER_STATES",
+    "ImmutableRowError",
+    "Offer",
+    "OfferMilestone",
+    "OfferStatus",
+    "OfferVersion",
 ]

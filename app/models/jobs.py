@@ -47,6 +47,16 @@ class TrainingDelivery(enum.StrEnum):
     REMOTE = "remote"
 
 
+class InvitationKind(enum.StrEnum):
+    INVITED = "invited"  # by the hub: a private job becomes visible to the expert
+    RECOMMENDED = "recommended"  # a top match of a public job, told about it
+
+
+class InvitationStatus(enum.StrEnum):
+    OPEN = "open"
+    DECLINED = "declined"
+
+
 class AttachmentKind(enum.StrEnum):
     CAD = "cad"
     PDF = "pdf"
@@ -250,7 +260,8 @@ class JobConfidentialityAcceptance(Model):
 
 
 class JobInvitation(Model):
-    """The hub invited an expert to a (usually private) job."""
+    """The hub invited an expert to a job (private jobs: only invited experts see it),
+    or told a top match about a public job. The expert may decline with a reason."""
 
     __tablename__ = "job_invitations"
     __table_args__ = (sa.UniqueConstraint("job_id", "expert_id", name="uq_job_invitations_job_expert"),)
@@ -258,9 +269,18 @@ class JobInvitation(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(sa.ForeignKey("jobs.id"), index=True)
     expert_id: Mapped[int] = mapped_column(sa.ForeignKey("expert_profiles.id"), index=True)
-    invited_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    kind: Mapped[InvitationKind] = mapped_column(
+        enum_column(InvitationKind, 16), default=InvitationKind.INVITED, server_default="invited"
+    )
+    status: Mapped[InvitationStatus] = mapped_column(
+        enum_column(InvitationStatus, 16), default=InvitationStatus.OPEN, index=True, server_default="open"
+    )
+    match_run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("match_runs.id"))
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decline_reason: Mapped[str] = mapped_column(sa.Text(), default="", server_default="")
 
     job: Mapped[Job] = relationship(back_populates="invitations")
     expert: Mapped[ExpertProfile] = relationship()
-    invited_by: Mapped[User] = relationship(foreign_keys=[invited_by_id])
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])

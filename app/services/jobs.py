@@ -714,7 +714,8 @@ def publish_job(
     """Publish a reviewed job: public (on the job board) or private (invited experts only).
 
     PENDING_REVIEW -> PUBLISHED. A private job needs at least one invited,
-    verified expert. The company and each newly invited expert are notified.
+    verified expert. The company and each newly invited expert are notified, and
+    the ranking of the experts is queued (public jobs: its top matches are told).
 
     :raises NotFound: no such job.
     :raises PermissionDenied: ``actor`` is not hub staff.
@@ -741,6 +742,9 @@ def publish_job(
     for expert in new:
         _invite(job, expert, actor)
     _notify_company(job, "job.published", visibility=chosen.value)
+    from app.services.matching import queue_ranking_for_publish  # matching imports this module
+
+    queue_ranking_for_publish(job, actor=actor)
     uow.commit()
     return job
 

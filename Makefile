@@ -9,7 +9,7 @@ PORT   ?= 5000
 PYTEST_ARGS ?=
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint translations setup setup-dev migrate worker clean help
+.PHONY: run test lint translations setup setup-dev migrate worker clean help bench-matching
 
 help:
 	@echo "make run     install, migrate, seed the catalog and demo accounts, serve http://$(HOST):$(PORT)"
@@ -59,6 +59,10 @@ lint: $(VENV)/.dev
 
 worker: $(VENV)/.runtime
 	$(FLASK) worker
+
+# Matching latency, scaling, build time and memory goals (PERFORMANCE.md §4.3); exit 1 on a failed goal.
+bench-matching: $(VENV)/.runtime
+	$(BIN)/python -m benchmarks.matching
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

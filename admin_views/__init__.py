@@ -12,8 +12,18 @@ from admin_views.audit import AuditLogView
 from admin_views.base import HubIndexView, json_block
 from admin_views.catalog import CatalogTermView
 from admin_views.jobs import JobInvitationView, JobReviewView
-from admin_views.labels import catalog_kind_label, company_role_label, role_label
+from admin_views.labels import (
+    catalog_kind_label,
+    company_role_label,
+    criterion_label,
+    exclusion_label,
+    match_run_badge,
+    offer_badge,
+    role_label,
+)
+from admin_views.matching import MatchingView, MatchingWeightsView
 from admin_views.messages import EmailMessageView, OutboxMessageView
+from admin_views.offers import OfferQueueView
 from admin_views.tickets import CatalogTicketView
 from admin_views.verification import CompanyVerificationView, ExpertVerificationView
 from app.extensions import db
@@ -60,6 +70,13 @@ def init_admin(app: Flask) -> Admin:
             url="job-invitations",
         )
     )
+    admin.add_view(OfferQueueView(name=_l("Offers"), category=jobs, endpoint="offers", url="offers"))
+    admin.add_view(MatchingView(name=_l("Rankings"), category=jobs, endpoint="matching", url="matching"))
+    admin.add_view(
+        MatchingWeightsView(
+            name=_l("Matching weights"), category=jobs, endpoint="matching_weights", url="matching/weights"
+        )
+    )
     admin.add_view(UserView(User, db, name=_l("Users"), category=accounts, endpoint="users", url="users"))
     admin.add_view(
         InvitationView(
@@ -88,6 +105,12 @@ def init_admin(app: Flask) -> Admin:
     app.extensions["admin_blueprints"] = {view.endpoint for view in admin._views} | {"admin"}
     app.jinja_env.globals["admin_json"] = json_block
     app.jinja_env.globals.update(
-        role_label=role_label, company_role_label=company_role_label, catalog_kind_label=catalog_kind_label
+        role_label=role_label,
+        company_role_label=company_role_label,
+        catalog_kind_label=catalog_kind_label,
+        criterion_label=criterion_label,
+        exclusion_label=exclusion_label,
+        offer_badge=offer_badge,
+        match_run_badge=match_run_badge,
     )
     return admin

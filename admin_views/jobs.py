@@ -42,6 +42,7 @@ from app.i18n import money
 from app.models import (
     AuditEvent,
     ExpertProfile,
+    InvitationKind,
     Job,
     JobAttachment,
     JobCategory,
@@ -384,7 +385,7 @@ class JobReviewView(SecureModelView):
         needs_experts = {"publish", "invite"} & set(forms)
         if needs_experts:
             experts = approved_experts()
-            invited = {i.expert_id for i in job.invitations}
+            invited = {i.expert_id for i in job.invitations if i.kind is InvitationKind.INVITED}
             if "publish" in forms:
                 forms["publish"].invite_expert_ids.choices = [_expert_choice(e) for e in experts]
             if "invite" in forms:

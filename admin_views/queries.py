@@ -4,13 +4,13 @@ Every function here runs a fixed number of SQL statements, however many rows
 or queues there are: the dashboard is one statement for all queue cards and one
 for the latest events.
 
-To add a queue (job review, offers, deliveries, payouts), add one ``QueueSpec``
+To add a queue (deliveries, payouts), add one ``QueueSpec``
 line to ``QUEUES``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,15 +24,26 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import (
     AuditEvent,
+    CatalogTerm,
     CatalogTicket,
     Company,
     ExpertProfile,
     Job,
+    JobSkill,
     JobStatus,
+    MatchResult,
+    MatchRun,
+    MatchRunStatus,
+    Offer,
+    OfferStatus,
+    OfferVersion,
     OutboxMessage,
     TicketStatus,
     VerificationStatus,
 )
+
+#: Offers waiting for the hub (the offers queue and its dashboard card).
+OFFERS_WAITING: tuple[OfferStatus, ...] = (OfferStatus.SUBMITTED, OfferStatus.REVISED)
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,8 @@ QUEUES: tuple[QueueSpec, ...] = (
     ),
     QueueSpec("jobs", _l("Jobs to review"), Job, Job.status == JobStatus.PENDING_REVIEW, Job.submitted_at,
               "jobs.index_view"),
+    QueueSpec("offers", _l("Offers to review"), Offer, Offer.status.in_(OFFERS_WAITING), Offer.submitted_at,
+              "offers.index"),
     QueueSpec("tickets", _l("Catalog tickets to work on"), CatalogTicket, CatalogTicket.status == TicketStatus.OPEN,
               CatalogTicket.created_at, "catalog_tickets.index_view"),
     QueueSpec(
@@ -164,7 +177,10 @@ ENTITY_ENDPOINTS = {
     "jobs": "jobs.details_view",
     "job_invitations": "job_invitations.details_view",
     "catalog_tickets": "catalog_tickets.details_view",
+    "offers": "offers.details_view",
 }
+# The URL argument naming the object, when it is not ``id``.
+ENTITY_ARGUMENTS = {"offers": "offer_id"}
 
 
 def event_links(event: AuditEvent) -> str | None:
@@ -172,7 +188,74 @@ def event_links(event: AuditEvent) -> str | None:
     endpoint = ENTITY_ENDPOINTS.get(event.entity)
     if endpoint is None or event.entity_id is None:
         return None
-    return url_for(endpoint, id=event.entity_id)
+    values: dict[str, Any] = {ENTITY_ARGUMENTS.get(event.entity, "id"): event.entity_id}
+    return url_for(endpoint, **values)
+
+
+# Matching and offers (issue 4) ----------------------------------------------------------------
+
+
+def job_skills(job_id: int) -> list[JobSkill]:
+    """A job's required skills with their catalog terms (one statement)."""
+    return list(
+        db.session.scalars(
+            sa.select(JobSkill)
+            .options(joinedload(JobSkill.term))
+            .where(JobSkill.job_id == job_id)
+            .order_by(JobSkill.id)
+        )
+    )
+
+
+def term_names(term_ids: Iterable[int]) -> dict[int, str]:
+    """Catalog term names by id, for explaining a ranking (one statement; none when no ids)."""
+    ids = sorted({int(i) for i in term_ids})
+    if not ids:
+        return {}
+    rows = db.session.execute(sa.select(CatalogTerm.id, CatalogTerm.name).where(CatalogTerm.id.in_(ids)))
+    return {int(row.id): str(row.name) for row in rows}
+
+
+def recent_runs(limit: int = 50) -> list[MatchRun]:
+    """The newest ranking runs with their jobs and companies (one statement)."""
+    return list(
+        db.session.scalars(
+            sa.select(MatchRun)
+            .options(
+                joinedload(MatchRun.job).joinedload(Job.title_term), joinedload(MatchRun.job).joinedload(Job.company)
+            )
+            .order_by(MatchRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def latest_match_result(job_id: int, expert_id: int) -> tuple[MatchRun, MatchResult] | None:
+    """The expert's line in the job's latest completed ranking (ranked or excluded), if there is one."""
+    run = db.session.scalar(
+        sa.select(MatchRun)
+        .where(MatchRun.job_id == job_id, MatchRun.status == MatchRunStatus.COMPLETED)
+        .order_by(MatchRun.id.desc())
+        .limit(1)
+    )
+    if run is None:
+        return None
+    result = db.session.scalar(
+        sa.select(MatchResult).where(MatchResult.run_id == run.id, MatchResult.expert_id == expert_id)
+    )
+    return None if result is None else (run, result)
+
+
+def offer_version_counts(offer_ids: Sequence[int]) -> dict[int, int]:
+    """How many versions each offer has (one grouped statement; none when no ids)."""
+    if not offer_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(OfferVersion.offer_id, sa.func.count())
+        .where(OfferVersion.offer_id.in_(list(offer_ids)))
+        .group_by(OfferVersion.offer_id)
+    )
+    return {int(offer_id): int(n) for offer_id, n in rows}
 
 
 def _aware(value: Any) -> datetime | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(create_admin_command)
     app.cli.add_command(outbox_group)
     app.cli.add_command(worker_command)
+    app.cli.add_command(create_hub_certificate_command)
 
 
 # Catalog -------------------------------------------------------------------------------
@@ -247,6 +249,37 @@ DEMO_COMPANY_OWNER = ("anna.weber@moldtech.example", "injection molding demo", "
 DEMO_PENDING_OWNER = ("lars.berg@polyform.example", "blown film demo account", "Lars Berg")
 DEMO_EXPERT = ("k.mueller@experts.example", "scientific molding demo", "Klaus Müller")
 DEMO_PENDING_EXPERT = ("j.santos@experts.example", "die design demo account", "João Santos")
+DEMO_JOB_TITLE = "Sink marks and warpage on a PA66 GF30 sensor housing"
+_S, _P, _M, _T = CatalogKind.SKILL, CatalogKind.PROCESS, CatalogKind.MATERIAL, CatalogKind.JOB_TITLE
+# More approved experts, so that the demo job's ranking shows every reason at work:
+# (e-mail, name, headline, day rate, skills, languages, employers)
+DEMO_MORE_EXPERTS: list[tuple[str, str, str, int, list[tuple[CatalogKind, str, ExpertiseLevel]],
+                              list[tuple[str, LanguageProficiency]], list[tuple[str, EmployerRelation]]]] = [
+    ("s.fischer@experts.example", "Sabine Fischer", "Mould-flow analyst and warpage specialist", 105000,
+     [(_T, "mold-flow-cae-analyst", ExpertiseLevel.PRINCIPAL), (_S, "mold-flow-simulation", ExpertiseLevel.PRINCIPAL),
+      (_S, "root-cause-analysis", ExpertiseLevel.SENIOR), (_P, "injection-molding", ExpertiseLevel.SENIOR),
+      (_M, "pa66", ExpertiseLevel.SENIOR)],
+     [("de", LanguageProficiency.NATIVE), ("en", LanguageProficiency.C1)], []),
+    ("t.becker@experts.example", "Tobias Becker", "Injection molding process engineer (automotive)", 90000,
+     [(_T, "injection-molding-process-engineer", ExpertiseLevel.PRINCIPAL),
+      (_S, "scientific-molding", ExpertiseLevel.PRINCIPAL), (_S, "root-cause-analysis", ExpertiseLevel.PRINCIPAL),
+      (_P, "injection-molding", ExpertiseLevel.PRINCIPAL), (_M, "pa66", ExpertiseLevel.PRINCIPAL)],
+     [("de", LanguageProficiency.NATIVE)], [("MoldTech Präzision GmbH", EmployerRelation.FORMER)]),
+    ("j.clarke@experts.example", "James Clarke", "Scientific molding trainer and troubleshooter", 85000,
+     [(_T, "injection-molding-process-engineer", ExpertiseLevel.PRINCIPAL),
+      (_S, "scientific-molding", ExpertiseLevel.PRINCIPAL), (_S, "root-cause-analysis", ExpertiseLevel.SENIOR),
+      (_P, "injection-molding", ExpertiseLevel.SENIOR)],
+     [("en", LanguageProficiency.NATIVE)], []),
+    ("m.rossi@experts.example", "Marco Rossi", "Senior polymer consultant, glass-filled polyamides", 320000,
+     [(_T, "polymer-materials-scientist", ExpertiseLevel.PRINCIPAL), (_S, "root-cause-analysis", ExpertiseLevel.SENIOR),
+      (_S, "scientific-molding", ExpertiseLevel.SENIOR), (_P, "injection-molding", ExpertiseLevel.SENIOR),
+      (_M, "pa66", ExpertiseLevel.PRINCIPAL)],
+     [("de", LanguageProficiency.C1), ("it", LanguageProficiency.NATIVE)], []),
+    ("l.novak@experts.example", "Lena Novak", "Process technician, injection molding", 55000,
+     [(_T, "process-technician-molding", ExpertiseLevel.SENIOR), (_S, "scientific-molding", ExpertiseLevel.INTERMEDIATE),
+      (_P, "injection-molding", ExpertiseLevel.SENIOR)],
+     [("de", LanguageProficiency.B2), ("cs", LanguageProficiency.NATIVE)], []),
+]
 
 
 def demo_pdf(title: str, lines: Iterable[str]) -> bytes:
@@ -548,8 +581,63 @@ def seed_demo() -> list[DemoAccount]:
             ],
             employers=[("Filmes Atlântico Lda", EmployerRelation.CURRENT)],
         )
+    for email, name, headline, rate, skills, languages, employers in DEMO_MORE_EXPERTS:
+        if _find_user(email) is None:
+            _demo_expert(
+                (email, secrets.token_urlsafe(12) + "-Demo7", name),
+                status=VerificationStatus.APPROVED,
+                admin=admin,
+                values={"headline": headline, "summary": headline + ".", "years_experience": 15,
+                        "day_rate_minor": rate, "currency": "EUR", "available_from": date.today(),
+                        "capacity_days_per_week": 3, "country": "DE", "timezone": "Europe/Berlin"},
+                skills=skills,
+                languages=languages,
+                employers=employers,
+            )
     uow.commit()
+    _demo_job(admin)
     return demo_accounts()
+
+
+def _demo_job(admin: User) -> None:
+    """A published public job of the demo company, ranked by the matching (once)."""
+    from app.models import Job, JobCategory, JobLanguage, JobSkill, JobStatus
+    from app.services import jobs
+
+    owner = _find_user(DEMO_COMPANY_OWNER[0])
+    if owner is None or owner.company is None:
+        return
+    if db.session.scalar(sa.select(Job.id).where(Job.company_id == owner.company_id).limit(1)) is not None:
+        return
+    title, process = _term(_T, "injection-molding-process-engineer"), _term(_P, "injection-molding")
+    material, defect = _term(_M, "pa66"), _term(CatalogKind.DEFECT, "injection-molding-sink-marks")
+    if title is None or process is None:
+        return
+    today = date.today()
+    job = Job(
+        company_id=owner.company_id, created_by_id=owner.id, title_term_id=title.id,
+        category=JobCategory.PROBLEM_SOLVING, subtype="root_cause", status=JobStatus.PENDING_REVIEW,
+        description=DEMO_JOB_TITLE + ": since the switch to a new resin batch, the 2-cavity tool shows sink "
+        "marks above the ribs and 0.4 mm warpage on the long side.",
+        scope="Find the root cause, propose a robust process window (scientific molding) and train two setters.",
+        process_term_id=process.id, material_term_id=material.id if material else None,
+        defect_term_id=defect.id if defect else None,
+        part_description="Sensor housing, 2.2 mm wall with 1.6 mm ribs, PA66 GF30, 48 g.",
+        machine_description="Arburg 470 A, 1000 kN, hot runner with valve gates.",
+        budget_minor=800000, currency="EUR", start_date=today + timedelta(days=10),
+        completion_date=today + timedelta(days=40), submitted_at=datetime.now(UTC),
+    )
+    for slug, level in (("scientific-molding", ExpertiseLevel.SENIOR), ("root-cause-analysis", ExpertiseLevel.SENIOR)):
+        term = _term(_S, slug)
+        if term is not None:
+            job.skills.append(JobSkill(term_id=term.id, level=level))
+    job.languages.append(JobLanguage(code="de", min_proficiency=LanguageProficiency.B2))
+    db.session.add(job)
+    db.session.flush()
+    audit.record("job.seeded", actor=None, entity="jobs", entity_id=job.id, to_state=JobStatus.PENDING_REVIEW.value,
+                 data={"via": "seed-demo"})
+    uow.commit()
+    jobs.publish_job(job.id, actor=admin, visibility="public")  # ranks the experts; tells the top matches
 
 
 def demo_accounts() -> list[DemoAccount]:
@@ -686,3 +774,33 @@ def worker_command(burst: bool, sweep_interval: float) -> None:
         worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     finally:
         stop.set()
+
+
+# Hub seal certificate --------------------------------------------------------------------
+
+
+@click.command("create-hub-certificate")
+@click.option("--force", is_flag=True, help="Replace an existing key and certificate.")
+@with_appcontext
+def create_hub_certificate_command(force: bool) -> None:
+    """Create the hub's document-seal key and self-signed certificate (HUB_SIGNING_KEY_PATH/CERT_PATH)."""
+    from app.integrations.sealing import SealingError, certificate_fingerprint, ensure_hub_certificate
+
+    key_path = Path(current_app.config["HUB_SIGNING_KEY_PATH"])
+    cert_path = Path(current_app.config["HUB_SIGNING_CERT_PATH"])
+    existing = [str(path) for path in (key_path, cert_path) if path.exists()]
+    if existing and not force:
+        raise click.ClickException(
+            f"A hub seal key or certificate already exists ({', '.join(existing)}); nothing was changed. "
+            "Use --force to replace both: PDFs sealed before then no longer verify as sealed by the hub."
+        )
+    organisation = str(current_app.config.get("HUB_LEGAL_NAME") or "Plasticonnect Hub")
+    try:
+        ensure_hub_certificate(
+            key_path, cert_path, common_name=f"{organisation} document seal", organisation=organisation, replace=force
+        )
+    except (OSError, SealingError) as exc:
+        raise click.ClickException(f"Could not create the hub certificate: {exc}") from exc
+    click.echo(f"Hub seal key:         {key_path} (owner-only)")
+    click.echo(f"Hub seal certificate: {cert_path}")
+    click.echo(f"SHA-256 fingerprint:  {certificate_fingerprint(cert_path)}")

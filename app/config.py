@@ -85,6 +85,8 @@ class Config:
     MAX_CONTENT_LENGTH = parse_int("MAX_UPLOAD_MB", 25) * 1024 * 1024
     DOCUMENT_MAX_BYTES = parse_int("DOCUMENT_MAX_MB", 10) * 1024 * 1024
     DOCUMENT_MAX_PIXELS = parse_int("DOCUMENT_MAX_PIXELS", 40_000_000)
+    MATCH_STORE_TOP = parse_int("MATCH_STORE_TOP", 100)
+    MATCH_NOTIFY_TOP = parse_int("MATCH_NOTIFY_TOP", 10)
     # S3-compatible object storage (STORAGE_BACKEND=s3); credentials come from the
     # usual AWS variables, a profile or an instance role.
     STORAGE_S3_BUCKET = os.environ.get("STORAGE_S3_BUCKET", "")
@@ -130,6 +132,23 @@ class Config:
     JOB_MAX_ATTACHMENTS = 20
     QC_FEE_PERCENT = 15
 
+    # Contracts and the hub's document seal (app/documents, app/integrations/sealing.py).
+    # The key and certificate are made once with `flask create-hub-certificate`.
+    HUB_LEGAL_NAME = os.environ.get("HUB_LEGAL_NAME", "Plasticonnect Hub")
+    HUB_ADDRESS = os.environ.get("HUB_ADDRESS", "Address to be configured (HUB_ADDRESS)")
+    HUB_SIGNING_KEY_PATH = os.environ.get("HUB_SIGNING_KEY_PATH", str(INSTANCE / "hub-seal-key.pem"))
+    HUB_SIGNING_CERT_PATH = os.environ.get("HUB_SIGNING_CERT_PATH", str(INSTANCE / "hub-seal-cert.pem"))
+
+    # Payments (issue 5). Card payments through Stripe when STRIPE_SECRET_KEY is set;
+    # without it the pages offer bank transfer only. STRIPE_API_BASE empty = Stripe's own
+    # API (tests point it at the local fake in tests/fakes/stripe_server.py).
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+    STRIPE_WEBHOOK_TOLERANCE_SECONDS = parse_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+    # The hub's share of a released payment, in whole percent.
+    HUB_FEE_PERCENT = parse_int("HUB_FEE_PERCENT", 15)
+
     @classmethod
     def finalize(cls, config: dict[str, Any]) -> None:
         """Fill in what can only be known at start-up (nothing by default)."""
@@ -139,6 +158,20 @@ class Config:
         """Refuse to start with settings that cannot work."""
         if not config.get("SECRET_KEY"):
             raise ConfigError("SECRET_KEY is not set")
+        validate_payments(config)
+
+
+def validate_payments(config: Mapping[str, Any]) -> None:
+    """Payment settings every environment needs to be sane."""
+    fee = config.get("HUB_FEE_PERCENT", 15)
+    if not isinstance(fee, int) or isinstance(fee, bool) or not 0 <= fee <= 100:
+        raise ConfigError(f"HUB_FEE_PERCENT must be a whole number from 0 to 100, not {fee!r}")
+    tolerance = config.get("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+    if not isinstance(tolerance, int) or isinstance(tolerance, bool) or tolerance <= 0:
+        raise ConfigError(f"STRIPE_WEBHOOK_TOLERANCE_SECONDS must be a positive whole number, not {tolerance!r}")
+    base = str(config.get("STRIPE_API_BASE") or "")
+    if base and not base.startswith(("https://", "http://")):
+        raise ConfigError(f"STRIPE_API_BASE must be an http(s) URL or empty, not {base!r}")
 
 
 class DevelopmentConfig(Config):
@@ -191,6 +224,11 @@ class ProductionConfig(Config):
             raise ConfigError("STORAGE_BACKEND must be 'local' or 's3'")
         if config.get("STORAGE_BACKEND") == "s3" and not config.get("STORAGE_S3_BUCKET"):
             raise ConfigError("STORAGE_S3_BUCKET must be set when STORAGE_BACKEND=s3")
+        validate_payments(config)
+        if config.get("STRIPE_SECRET_KEY") and not config.get("STRIPE_WEBHOOK_SECRET"):
+            raise ConfigError("STRIPE_WEBHOOK_SECRET must be set when card payments are enabled (STRIPE_SECRET_KEY)")
+        if config.get("STRIPE_API_BASE") and not str(config["STRIPE_API_BASE"]).startswith("https://"):
+            raise ConfigError("STRIPE_API_BASE must be an https:// URL in production (or empty for Stripe's own)")
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -6,10 +6,24 @@ decision is allowed in the current state.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectChoice, SelectField, SelectMultipleField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms import (
+    Field,
+    FloatField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional, StopValidation, ValidationError
+from wtforms.widgets import HiddenInput, NumberInput
 
 MAX_TEXT = 2000
 
@@ -146,3 +160,72 @@ class InviteExpertForm(FlaskForm):
         validators=[DataRequired(message=_l("Choose the expert to invite."))],
         description=_l("The expert is notified and can then see the job."),
     )
+
+
+# Matching and offers (issue 4) ----------------------------------------------------------------
+
+MAX_WEIGHT = 10.0
+WEIGHT_MESSAGE = _l("Enter a number between 0 and 10.")
+
+
+class WeightField(FloatField):
+    """A criterion's weight: 0–10, a comma accepted as the decimal mark, what was typed kept on error."""
+
+    widget = NumberInput(step="0.5", min=0, max=int(MAX_WEIGHT))
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return "" if self.data is None else f"{self.data:g}"
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist:
+            return
+        raw = str(valuelist[0]).strip().replace(",", ".")
+        if not raw:
+            self.data = None
+            return
+        try:
+            self.data = float(raw)
+        except ValueError as exc:
+            self.data = None
+            raise ValueError(str(WEIGHT_MESSAGE)) from exc
+
+
+def _weight_in_range(form: FlaskForm, field: Field) -> None:
+    if field.process_errors:  # "abc": already explained by the field
+        raise StopValidation()
+    if field.data is None:
+        raise StopValidation(str(_l("Enter a weight (0 turns the criterion off).")))
+    if not math.isfinite(field.data) or not 0 <= field.data <= MAX_WEIGHT:
+        raise StopValidation(str(WEIGHT_MESSAGE))
+
+
+class MatchingWeightsForm(FlaskForm):
+    """The weight of every matching criterion; build it with :func:`matching_weights_form`."""
+
+
+def matching_weights_form(
+    criteria: Sequence[tuple[str, Any, Any]], *, bound: bool, data: dict[str, float] | None = None
+) -> MatchingWeightsForm:
+    """A weights form with one field per ``(name, label, description)`` criterion, in that order.
+
+    ``bound`` forms read the POSTed values; unbound ones show ``data``. The criteria come
+    from the view (the matching engine owns them; forms never import it).
+    """
+
+    class Form(MatchingWeightsForm):
+        pass
+
+    for name, text, description in criteria:
+        setattr(Form, name, WeightField(text, validators=[_weight_in_range], description=description))
+    if bound:
+        return Form(data=data)
+    return Form(formdata=None, data=data)
+
+
+class InviteFromRankingForm(FlaskForm):
+    """Invite the experts ticked in a job's ranking; the service checks who may be invited."""
+
+    expert_ids = SelectMultipleField(_l("Experts to invite"), coerce=int, choices=[], validate_choice=False)
+    run_id = IntegerField(widget=HiddenInput(), validators=[Optional()])

@@ -45,6 +45,8 @@ OWN_SESSION = "own_session"  # a session id of someone else: 404
 COMPANY_OWNER_OBJECT = "company_owner_object"  # company A's object, owners only (members 403, others 404)
 BOARD_JOB = "board_job"  # a published public job: approved experts; unverified experts 404; others refused
 BOARD_FILE = "board_file"  # an attachment: experts who accepted the terms (none have here) -> 404; others refused
+# The approved expert's own object (offer, invitation): other experts 404; companies, admins refused.
+EXPERT_OBJECT = "expert_object"
 
 POLICY: dict[str, str] = {
     "static": PUBLIC,
@@ -107,6 +109,18 @@ POLICY: dict[str, str] = {
     "tickets.new": COMPANY,
     "tickets.detail": COMPANY_OBJECT,
     "tickets.reply": COMPANY_OBJECT,
+    "expert_offers.invitations": EXPERT,
+    "expert_offers.decline_invitation": EXPERT_OBJECT,
+    "expert_offers.new": BOARD_JOB,
+    "expert_offers.index": EXPERT,
+    "expert_offers.detail": EXPERT_OBJECT,
+    "expert_offers.revise": EXPERT_OBJECT,
+    "expert_offers.withdraw": EXPERT_OBJECT,
+}
+
+# Where a URL argument of one endpoint names another object than the same argument elsewhere.
+ARG_SOURCES: dict[str, dict[str, str]] = {
+    "expert_offers.decline_invitation": {"invitation_id": "invitation_id_expert"},
 }
 
 PRINCIPALS = ("anonymous", "owner_a", "member_a", "owner_b", "expert", "expert_pending", "suspended", "admin")
@@ -204,6 +218,9 @@ def _world(f: Any) -> dict[str, Any]:
     db.session.add(attachment)
     db.session.flush()
     extra_args = _tickets_world(f, company_a, owner_a, job)
+    invitation_to_expert = f.job_invitation(job, expert, invited_by=admin)
+    offer = f.offer(job, expert, milestones=(("Plan", 40), ("Report", 60)))
+    extra_args.update(offer_id=offer.id, invitation_id_expert=invitation_to_expert.id)
     db.session.commit()
     return {
         "users": {
@@ -291,6 +308,10 @@ def _expected(policy: str, principal: str, endpoint: str) -> Callable[[int], boo
         return "notfound_or_deny"
     if policy == BOARD_FILE:
         return "notfound_or_deny"
+    if policy == EXPERT_OBJECT:
+        if principal == "expert":
+            return ok
+        return "notfound" if principal == "expert_pending" else "deny"
     if policy == FILE_OBJECT:
         return ok if principal in {"owner_a", "member_a", "admin"} else "notfound"
     if policy == ADMIN_FILE:
@@ -345,7 +366,8 @@ def test_route_access(world, endpoint, method, principal):
         allowed_call = True
         try:
             rule = next(r for r in app.url_map.iter_rules(endpoint=endpoint) if method in (r.methods or ()))
-            url = rule.build({k: data["args"][k] for k in rule.arguments}, append_unknown=False)[1]
+            sources = ARG_SOURCES.get(endpoint, {})
+            url = rule.build({k: data["args"][sources.get(k, k)] for k in rule.arguments}, append_unknown=False)[1]
             client = app.test_client()
             if principal != "anonymous":
                 login(client, db.session.get(User, data["users"][principal]))

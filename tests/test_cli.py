@@ -118,8 +118,8 @@ def test_seed_demo_creates_every_role_and_state_once(app):
     second = seed_demo()
 
     assert first == second
-    assert len(first) == 5
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5
+    assert len(first) == 5  # the printed accounts; five more approved experts fill the demo job's ranking
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 10
     admin = db.session.scalar(sa.select(User).where(User.email == DEMO_ADMIN[0]))
     assert admin is not None and admin.role is Role.ADMIN
     companies = {c.name: c for c in db.session.scalars(sa.select(Company))}
@@ -140,6 +140,15 @@ def test_seed_demo_creates_every_role_and_state_once(app):
 
     approved = next(c for c in companies.values() if c.status is VerificationStatus.APPROVED)
     assert approved.decided_by_id == admin.id
+    # The demo company's published job was ranked: the conflicted and the non-German experts are excluded.
+    from app.models import Job, JobStatus, MatchResult, MatchRun, MatchRunStatus
+
+    (job,) = db.session.scalars(sa.select(Job).where(Job.company_id == approved.id)).all()
+    assert job.status is JobStatus.PUBLISHED
+    (run,) = db.session.scalars(sa.select(MatchRun).where(MatchRun.job_id == job.id)).all()
+    assert run.status is MatchRunStatus.COMPLETED and run.excluded_counts == {"conflict": 1, "language": 1}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MatchResult)
+                             .where(MatchResult.run_id == run.id, MatchResult.rank.is_not(None))) == 4
     (document,) = db.session.scalars(sa.select(Document).where(Document.company_id == approved.id)).all()
     blob = get_storage().get(document.storage_key)
     assert len(blob) == document.size_bytes and document.content_type == "application/pdf"
@@ -220,3 +229,45 @@ def test_outbox_sweep_command(app):
     result = app.test_cli_runner().invoke(args=["outbox", "sweep"])
     assert result.exit_code == 0
     assert "delivered 0 message(s)" in result.output
+
+
+# create-hub-certificate --------------------------------------------------------------------
+
+
+def test_create_hub_certificate_creates_refuses_to_overwrite_and_replaces_with_force(app, tmp_path):
+    import os
+    import stat
+
+    from app.integrations.sealing import certificate_fingerprint
+
+    key_path, cert_path = tmp_path / "seal" / "key.pem", tmp_path / "seal" / "cert.pem"
+    app.config.update(HUB_SIGNING_KEY_PATH=str(key_path), HUB_SIGNING_CERT_PATH=str(cert_path))
+    runner = app.test_cli_runner()
+
+    created = runner.invoke(args=["create-hub-certificate"])
+    assert created.exit_code == 0, created.output
+    assert key_path.is_file() and cert_path.is_file()
+    assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
+    fingerprint = certificate_fingerprint(cert_path)
+    assert str(key_path) in created.output and str(cert_path) in created.output
+    assert fingerprint in created.output
+
+    before = key_path.read_bytes(), cert_path.read_bytes()
+    refused = runner.invoke(args=["create-hub-certificate"])
+    assert refused.exit_code == 1
+    assert "already exists" in refused.output and "--force" in refused.output
+    assert (key_path.read_bytes(), cert_path.read_bytes()) == before
+
+    forced = runner.invoke(args=["create-hub-certificate", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert key_path.read_bytes() != before[0]
+    assert certificate_fingerprint(cert_path) != fingerprint
+    assert certificate_fingerprint(cert_path) in forced.output
+
+
+def test_create_hub_certificate_defaults_to_the_instance_folder(app):
+    from app.config import INSTANCE
+
+    assert app.config["HUB_SIGNING_KEY_PATH"].startswith(str(INSTANCE))
+    assert app.config["HUB_SIGNING_CERT_PATH"].startswith(str(INSTANCE))
+    assert app.config["HUB_LEGAL_NAME"] and app.config["HUB_ADDRESS"]

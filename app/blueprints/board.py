@@ -21,6 +21,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.blueprints.offers import board_offer_context
 from app.exceptions import DomainError, NotFound
 from app.extensions import db
 from app.models import CatalogKind, CatalogTerm, ExpertProfile, Job, JobAttachment, Role, User, VerificationStatus
@@ -132,6 +133,7 @@ def _render_detail(job: Job, actor: User, form: AcceptTermsForm, status: int = 2
         terms_version=jobs.CONFIDENTIALITY_TERMS_VERSION,
         form=form,
         **LABELS,
+        **board_offer_context(job, actor),
     ), status
 
 

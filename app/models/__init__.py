@@ -34,6 +34,15 @@ from app.models.jobs import (
     JobVisibility,
     TrainingDelivery,
 )
+from app.models.ledger import (
+    ImmutableLedgerError,
+    LedgerAccount,
+    LedgerAccountKind,
+    LedgerEntry,
+    LedgerReferenceKind,
+    LedgerSide,
+    LedgerTransaction,
+)
 from app.models.matching import MatchingWeight, MatchResult, MatchRun, MatchRunStatus, MatchTrigger
 from app.models.notifications import EmailMessage, Notification
 from app.models.offers import (
@@ -45,6 +54,7 @@ from app.models.offers import (
     OfferVersion,
 )
 from app.models.outbox import OutboxMessage
+from app.models.payments import CheckoutPurpose, CheckoutSession, CheckoutSessionState, ProviderEvent
 from app.models.tickets import CatalogTicket, CatalogTicketMessage, TicketKind, TicketStatus, catalog_ticket_terms
 from app.models.users import LoginAttempt, User, UserSession
 
@@ -108,4 +118,16 @@ __all__ = [
     "OfferMilestone",
     "OfferStatus",
     "OfferVersion",
+    # ledger and payment events (issue 5)
+    "CheckoutPurpose",
+    "CheckoutSession",
+    "CheckoutSessionState",
+    "ImmutableLedgerError",
+    "LedgerAccount",
+    "LedgerAccountKind",
+    "LedgerEntry",
+    "LedgerReferenceKind",
+    "LedgerSide",
+    "LedgerTransaction",
+    "ProviderEvent",
 ]

@@ -537,6 +537,14 @@ def _accept_pending_documents(expert: ExpertProfile, actor: User) -> None:
                          data={"note": note})
 
 
+def _refresh_matching() -> None:
+    """After commit, let a worker rebuild the matching index (rankings also rebuild it when stale)."""
+    from app.tasks import matching as matching_tasks
+    from app.tasks import queue
+
+    uow.after_commit(queue.enqueue_quietly, matching_tasks.refresh_index, queue_name="low")
+
+
 def approve_expert(expert_id: int, *, actor: User, note: str = "") -> ExpertProfile:
     """Approve an expert waiting for verification; only approved experts are matched and make offers.
 
@@ -560,6 +568,7 @@ def approve_expert(expert_id: int, *, actor: User, note: str = "") -> ExpertProf
     transition(expert, EXPERT_WORKFLOW, S.APPROVED, actor=actor, note=note.strip())
     _decide(expert, actor, note.strip())
     _notify(expert, "expert.approved")
+    _refresh_matching()
     uow.commit()
     return expert
 
@@ -617,6 +626,7 @@ def suspend_expert(expert_id: int, *, actor: User, reason: str) -> ExpertProfile
     transition(expert, EXPERT_WORKFLOW, S.SUSPENDED, actor=actor, reason=reason)
     _decide(expert, actor, reason)
     _notify(expert, "expert.suspended", reason=reason)
+    _refresh_matching()
     uow.commit()
     return expert
 
@@ -638,6 +648,7 @@ def reinstate_expert(expert_id: int, *, actor: User, note: str = "") -> ExpertPr
     transition(expert, EXPERT_WORKFLOW, S.APPROVED, actor=actor, note=note.strip(), reinstated=True)
     _decide(expert, actor, note.strip())
     _notify(expert, "expert.reinstated")
+    _refresh_matching()
     uow.commit()
     return expert
 

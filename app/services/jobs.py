@@ -37,6 +37,8 @@ from app.models import (
     CompanyRole,
     ExpertiseLevel,
     ExpertProfile,
+    InvitationKind,
+    InvitationStatus,
     Job,
     JobAttachment,
     JobCategory,
@@ -834,9 +836,21 @@ def invite_expert_to_job(job_id: int, *, actor: User, expert_id: int) -> JobInvi
         raise InvalidTransition(JOB_WORKFLOW.name, job.status, J.PUBLISHED,
                                 _("Experts are invited to published jobs, or when publishing."))
     (expert,) = _approved_experts([expert_id])
-    if any(i.expert_id == expert.id for i in job.invitations):
+    existing = next((i for i in job.invitations if i.expert_id == expert.id), None)
+    if existing is not None and existing.kind is InvitationKind.INVITED:
         raise FieldErrors({"expert_id": _("This expert is already invited.")})
-    invitation = _invite(job, expert, actor)
+    if existing is not None and existing.status is InvitationStatus.DECLINED:
+        raise FieldErrors({"expert_id": _("This expert already declined this job.")})
+    if existing is not None:  # a top match told about the public job becomes invited
+        existing.kind = InvitationKind.INVITED
+        existing.invited_by_id = actor.id
+        db.session.flush()
+        audit.record("job.expert_invited", actor=actor, entity="job_invitations", entity_id=existing.id,
+                     data={"job_id": job.id, "expert_id": expert.id})
+        notifications.notify(expert.user, "job.invited", link=EXPERT_JOB_PATH.format(id=job.id), job=str(job))
+        invitation = existing
+    else:
+        invitation = _invite(job, expert, actor)
     _touch(job)
     uow.commit()
     return invitation

@@ -160,6 +160,12 @@ def queue_ranking(job_id: int, *, actor: User) -> MatchRun:
         raise InvalidTransition("job", job.status, job.status,
                                 _("Experts are ranked for jobs under review or published, not for a %(status)s job.",
                                   status=job.status.value.replace("_", " ")))
+    waiting = db.session.scalar(
+        sa.select(MatchRun.id).where(MatchRun.job_id == job.id, MatchRun.status.in_([R.QUEUED, R.RUNNING]))
+    )
+    if waiting is not None:
+        raise InvalidTransition("match_run", R.QUEUED, R.QUEUED,
+                                _("A ranking of this job is already waiting or running; it will show here when done."))
     run = _new_run(job, MatchTrigger.MANUAL, actor)
     uow.commit()
     return run

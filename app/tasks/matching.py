@@ -40,3 +40,16 @@ def sweep_stale_runs() -> int:
     for run_id in matching.stale_queued_run_ids():
         done += bool(rank_job(run_id))
     return done
+
+
+@with_app_context
+def refresh_index() -> int:
+    """Rebuild this process's expert index when profiles changed (warms a worker); returns the expert count."""
+    from flask import current_app
+
+    from app.extensions import db
+    from app.matching.cache import get_index
+    from app.tasks.queue import connection
+
+    redis = connection() if current_app.config.get("REDIS_URL") else None
+    return get_index(db.session, redis=redis).size

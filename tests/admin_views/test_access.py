@@ -92,6 +92,8 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
         "jobs": job.id,
         "job_invitations": job_invitation.id,
         "catalog_tickets": f.ticket(company.company).id,
+        "matching": job.id,
+        "offers": f.offer(expert_obj=expert.expert).id,
     }
     return {
         "ids": ids,

@@ -302,7 +302,8 @@ def test_publish_public_and_private(world: dict[str, Any], f: Any) -> None:
     jobs.publish_job(private.id, actor=world["admin"], visibility="private", invite_expert_ids=[world["expert"].id])
     assert private.visibility is JobVisibility.PRIVATE
     assert [i.expert_id for i in private.invitations] == [world["expert"].id]
-    assert _kinds(world["expert"].user) == ["job.invited"]
+    # The public job's ranking told the approved expert about it; the private one invited them.
+    assert _kinds(world["expert"].user) == ["job.recommended", "job.invited"]
     with pytest.raises(InvalidTransition):
         jobs.publish_job(private.id, actor=world["admin"], visibility="public")
 

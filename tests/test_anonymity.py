@@ -1,0 +1,164 @@
+"""The identity canary scan (RELIABILITY.md §3.10) over the flow so far (steps 1–4).
+
+Unique marker strings are planted in every identifying field of two experts
+(name, e-mail, declared employers, the metadata of their CV) who are ranked,
+invited or recommended, accept the confidentiality terms and send offers. Then
+every GET route of the app is crawled as the company's owner and as a member,
+every e-mail sent to the company's users is read, and every file they can
+download is opened: no marker may appear anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import (
+    AttachmentKind,
+    EmailMessage,
+    EmployerRelation,
+    ExpertEmployer,
+    ExpertiseLevel,
+    ExpertSkill,
+    JobAttachment,
+    JobStatus,
+    User,
+)
+from app.services import jobs, matching, offers
+from tests.conftest import login
+
+
+def _canary(label: str) -> str:
+    return f"cnry{label}{secrets.token_hex(4)}"
+
+
+def _identity(f: Any, tag: str, canaries: list[str]) -> Any:
+    name = _canary(f"name{tag}")
+    email_local = _canary(f"mail{tag}")
+    employer = _canary(f"employer{tag}")
+    canaries += [name, email_local, employer]
+    user = f.user(full_name=f"Dr {name}", email=f"{email_local}@experts.example")
+    expert = f.expert(user=user, pseudonym=f"K7Q{tag}")
+    db.session.add(ExpertEmployer(expert_id=expert.id, name=f"{employer} Spritzguss AG",
+                                  relation=EmployerRelation.FORMER))
+    author = _canary(f"pdfauthor{tag}")
+    canaries.append(author)
+    f.document(expert, data=f.pdf_bytes(metadata={"/Author": author}), name=f"cv-{name}.pdf")
+    return expert
+
+
+def _offer_input() -> offers.OfferInput:
+    start = datetime.now(UTC).date() + timedelta(days=14)
+    return offers.OfferInput(
+        solution="A design of experiments on holding pressure and mould temperature.",
+        price_minor=480000, start_date=start, end_date=start + timedelta(days=21),
+        deliverables=["DOE plan", "Final report"],
+        milestones=[offers.MilestoneInput("DOE plan", start + timedelta(days=5), 30),
+                    offers.MilestoneInput("Report", start + timedelta(days=21), 70)],
+        accept_clauses=True, clauses_version=offers.CURRENT_CLAUSES.version,
+    )
+
+
+def _build(f: Any) -> tuple[dict[str, Any], list[str]]:
+    canaries: list[str] = []
+    company = f.company(name="Formteile Weber GmbH")
+    owner = f.company_user(company, owner=True)
+    member = f.company_user(company, owner=False)
+    admin = f.admin(totp_enabled_at=datetime.now(UTC))
+    job = f.job(company, status=JobStatus.PENDING_REVIEW, created_by=owner, skills=2)
+    data = f.pdf_bytes()
+    from app.integrations.storage import get_storage
+
+    get_storage().put("anon-job-file", data, content_type="application/pdf")
+    attachment = JobAttachment(job_id=job.id, kind=AttachmentKind.PDF, storage_key="anon-job-file",
+                               original_name="drawing.pdf", content_type="application/pdf", size_bytes=len(data),
+                               sha256="0" * 64, uploaded_by_id=owner.id)
+    db.session.add(attachment)
+    experts = [_identity(f, tag, canaries) for tag in ("A", "B")]
+    for e in experts:
+        for s in job.skills:
+            db.session.add(ExpertSkill(expert_id=e.id, term_id=s.term_id, level=ExpertiseLevel.PRINCIPAL))
+    db.session.commit()
+
+    jobs.publish_job(job.id, actor=admin, visibility="public")  # ranks and recommends both
+    matching.invite_experts(job.id, actor=admin, expert_ids=[experts[0].id])
+    for e in experts:
+        actor = db.session.get(User, e.user_id)
+        jobs.accept_job_confidentiality(job.id, actor=actor)
+        offers.submit_offer(job.id, actor=actor, data=_offer_input())
+    ids = {"job_id": job.id, "attachment_id": attachment.id, "owner": owner.id, "member": member.id,
+           "company_id": company.id}
+    return ids, canaries
+
+
+def _crawl(app: Any, client: Any, ids: dict[str, Any]) -> dict[str, bytes]:
+    """GET every route that needs no argument or only ids of the company's own objects."""
+    from app.models import Document, JobInvitation, Notification, Offer
+
+    values: dict[str, Any] = {
+        "job_id": ids["job_id"],
+        "attachment_id": ids["attachment_id"],
+        "obj_id": ids["company_id"],
+        "document_id": db.session.scalar(sa.select(Document.id).order_by(Document.id)) or 1,
+        "notification_id": db.session.scalar(sa.select(Notification.id).order_by(Notification.id)) or 1,
+        "offer_id": db.session.scalar(sa.select(Offer.id).order_by(Offer.id)) or 1,
+        "invitation_id": db.session.scalar(sa.select(JobInvitation.id).order_by(JobInvitation.id)) or 1,
+        "ticket_id": 1,
+        "user_id": ids["member"],
+        "session_id": 1,
+        "term_id": 1,
+        "token": "x",
+        "filename": "css/hub.css",
+    }
+    seen: dict[str, bytes] = {}
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint.startswith(("admin", "static")) \
+                or any(a not in values for a in rule.arguments):
+            continue
+        url = rule.build({a: values[a] for a in rule.arguments}, append_unknown=False)[1]
+        response = client.get(url)
+        body = response.get_data() + b"\n" + str(dict(response.headers)).encode()
+        seen[f"GET {url} -> {response.status_code}"] = body
+        if response.status_code in (301, 302) and response.headers.get("Location", "").startswith("/"):
+            follow = client.get(response.headers["Location"])
+            seen[f"GET {response.headers['Location']} (followed)"] = follow.get_data()
+    return seen
+
+
+def test_no_identifying_detail_of_an_expert_reaches_the_company(app, f):
+    ids, canaries = _build(f)
+    assert len(canaries) == 8
+    pattern = re.compile("|".join(map(re.escape, canaries)).encode())
+    seen: dict[str, bytes] = {}
+    for who in ("owner", "member"):
+        client = app.test_client()
+        login(client, db.session.get(User, ids[who]))
+        for key, body in _crawl(app, client, ids).items():
+            seen[f"{who}: {key}"] = body
+    company_addresses = db.session.scalars(
+        sa.select(User.email).where(User.company_id == ids["company_id"])
+    ).all()
+    mails = db.session.scalars(sa.select(EmailMessage).where(EmailMessage.to_address.in_(company_addresses))).all()
+    for mail in mails:
+        seen[f"e-mail to {mail.to_address}: {mail.subject}"] = (mail.subject + mail.body_text + mail.body_html).encode()
+
+    assert len(seen) > 30, sorted(seen)  # the crawl really covered the company's pages
+    assert any("/company/jobs/" in key and "-> 200" in key for key in seen)
+    assert mails, "the company got e-mails along the flow (publication)"
+    hits = {key: sorted({m.decode() for m in pattern.findall(body)}) for key, body in seen.items()
+            if pattern.search(body)}
+    assert hits == {}, f"expert identity reached the company: {hits}"
+
+
+def test_the_canaries_are_really_planted(app, f):
+    """The scan above would find the markers: they are in pages the hub sees."""
+    ids, canaries = _build(f)
+    admin = db.session.scalar(sa.select(User).where(User.role == "admin"))
+    client = login(app.test_client(), admin)
+    page = client.get(f"/admin/matching/{ids['job_id']}").get_data(as_text=True)
+    assert canaries[0] in page  # the hub sees the expert's name on the ranking

@@ -6,8 +6,9 @@ folded (``Müller`` = ``Muller``), dots dropped inside abbreviations
 forms removed (``GmbH & Co. KG``, ``AG``, ``SE``, ``Ltd``, ``Inc``, ``LLC``,
 ``S.A.``, ``SARL``, ``BV``, ``SpA``, ``Srl``, ``plc``, ``Co`` …).
 
-Two names match (:func:`names_match`) when their normalised token runs are
-equal, or when the shorter one is a contiguous run of the longer one *and* is
+Two names match (:func:`names_match`) when their normalised tokens are the
+same words in any order (``Brandt Spritzguss`` = ``Spritzguss Brandt GmbH``),
+or when the shorter one's words all appear in the longer one *and* are
 distinctive: it has at least one token that is not a generic industry word
 (``plastics``, ``kunststofftechnik``, ``group``, ``solutions``…) and those
 distinctive tokens have at least 4 letters together. So ``Keller`` matches
@@ -23,6 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from itertools import combinations
 
 LEGAL_FORMS: frozenset[str] = frozenset(
     """
@@ -74,21 +76,23 @@ def is_distinctive(tokens: tuple[str, ...]) -> bool:
     return letters >= MIN_DISTINCTIVE_LETTERS
 
 
-def _contains_run(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
-    size = len(shorter)
-    return any(longer[i : i + size] == shorter for i in range(len(longer) - size + 1))
+MAX_KEY_TOKENS = 8  # longer names are compared on their first words only (index keys stay few)
+
+
+def name_key(tokens: tuple[str, ...]) -> str:
+    """The order-free lookup key of a token tuple (the index's inverted dictionary uses it)."""
+    return " ".join(sorted(set(tokens[:MAX_KEY_TOKENS])))
 
 
 def tokens_match(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """The matching rule on normalised token tuples (see the module docstring)."""
     if not a or not b:
         return False
-    if a == b:
+    set_a, set_b = set(a[:MAX_KEY_TOKENS]), set(b[:MAX_KEY_TOKENS])
+    if set_a == set_b:
         return True
-    if len(a) == len(b):
-        return False
-    shorter, longer = (a, b) if len(a) < len(b) else (b, a)
-    return is_distinctive(shorter) and _contains_run(longer, shorter)
+    shorter, longer = (set_a, set_b) if len(set_a) < len(set_b) else (set_b, set_a)
+    return shorter < longer and is_distinctive(tuple(sorted(shorter)))
 
 
 def names_match(employer: str, company: str) -> bool:
@@ -97,13 +101,12 @@ def names_match(employer: str, company: str) -> bool:
 
 
 def sub_runs(tokens: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
-    """Every contiguous, distinctive, proper sub-run of ``tokens`` (for the inverted index)."""
-    n = len(tokens)
-    for size in range(1, n):
-        for i in range(n - size + 1):
-            run = tokens[i : i + size]
-            if is_distinctive(run):
-                yield run
+    """Every distinctive, proper subset of the words of ``tokens``, sorted (for the inverted index)."""
+    words = sorted(set(tokens[:MAX_KEY_TOKENS]))
+    for size in range(1, len(words)):
+        for subset in combinations(words, size):
+            if is_distinctive(subset):
+                yield subset
 
 
 _RELATION_TEXT = {

@@ -61,7 +61,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
-from app.matching.conflicts import find_conflict, name_tokens, sub_runs
+from app.matching.conflicts import find_conflict, name_key, name_tokens, sub_runs
 from app.matching.records import (
     EXCLUSION_REASONS,
     FULL_CAPACITY_DAYS,
@@ -193,7 +193,7 @@ class ExpertIndex:
                 tokens = name_tokens(name)
                 if not tokens:
                     continue
-                key = " ".join(tokens)
+                key = name_key(tokens)
                 key_rows = self.employer_rows.setdefault(key, [])
                 if not key_rows or key_rows[-1] != row:
                     key_rows.append(row)
@@ -373,7 +373,7 @@ class ExpertIndex:
             tokens = name_tokens(company)
             if not tokens:
                 continue
-            whole = " ".join(tokens)
+            whole = name_key(tokens)
             keys.add(whole)
             keys.update(self._employer_runs.get(whole, ()))  # the company is part of an employer's name
             keys.update(" ".join(run) for run in sub_runs(tokens))  # an employer is part of the company's

@@ -187,7 +187,8 @@ def test_low_scoring_exclusions_are_counted_but_conflicts_always_listed() -> Non
 def random_population(seed: int, n: int) -> tuple[list[ExpertRecord], list[JobQuery]]:
     rnd = random.Random(seed)
     words = "mold gate flash sink warpage pa66 extrusion screw barrel cooling drying resin polymer tool".split()
-    companies = ["Keller GmbH", "Acme Plastics Ltd", "Müller Kunststofftechnik GmbH & Co. KG", "Borealis AG"]
+    companies = ["Keller GmbH", "Acme Plastics Ltd", "Müller Kunststofftechnik GmbH & Co. KG", "Borealis AG",
+                 "Kunststofftechnik Müller"]
     records = [
         rec(
             i * 3 + 1,
@@ -298,6 +299,8 @@ def test_name_matching() -> None:
     assert names_match("Keller GmbH", "Keller Kunststofftechnik GmbH & Co. KG")
     assert names_match("keller kunststofftechnik", "Keller Kunststofftechnik GmbH")
     assert names_match("BASF", "BASF SE")
+    assert names_match("Brandt Spritzguss", "Spritzguss Brandt GmbH")  # the same words in another order
+    assert names_match("Kunststofftechnik Keller", "Keller GmbH")
     assert not names_match("Plastics", "Acme Plastics Ltd")
     assert not names_match("Kunststoff GmbH", "Keller Kunststoff GmbH")
     assert not names_match("ABC", "ABC Plastics")

@@ -3,6 +3,21 @@
 from app.models.audit import AuditEvent
 from app.models.catalog import CatalogTerm
 from app.models.companies import Company, CompanyInvitation
+from app.models.contracts import (
+    SIGNERS,
+    BankTransfer,
+    Contract,
+    ContractDocument,
+    ContractDocumentKind,
+    ContractStatus,
+    FundingMethod,
+    Project,
+    ProjectMember,
+    ProjectRole,
+    ProjectStatus,
+    Signature,
+    SignerRole,
+)
 from app.models.documents import Document
 from app.models.enums import (
     CatalogKind,
@@ -44,6 +59,7 @@ from app.models.ledger import (
     LedgerTransaction,
 )
 from app.models.matching import MatchingWeight, MatchResult, MatchRun, MatchRunStatus, MatchTrigger
+from app.models.negotiations import NegotiationMessage, OfferForward, ThreadSide
 from app.models.notifications import EmailMessage, Notification
 from app.models.offers import (
     PENDING_OFFER_STATES,
@@ -130,4 +146,21 @@ __all__ = [
     "LedgerSide",
     "LedgerTransaction",
     "ProviderEvent",
+    # negotiation, contracts, funding and projects (issue 5)
+    "SIGNERS",
+    "BankTransfer",
+    "Contract",
+    "ContractDocument",
+    "ContractDocumentKind",
+    "ContractStatus",
+    "FundingMethod",
+    "NegotiationMessage",
+    "OfferForward",
+    "Project",
+    "ProjectMember",
+    "ProjectRole",
+    "ProjectStatus",
+    "Signature",
+    "SignerRole",
+    "ThreadSide",
 ]

@@ -276,7 +276,8 @@ DEMO_MORE_EXPERTS: list[tuple[str, str, str, int, list[tuple[CatalogKind, str, E
       (_M, "pa66", ExpertiseLevel.PRINCIPAL)],
      [("de", LanguageProficiency.C1), ("it", LanguageProficiency.NATIVE)], []),
     ("l.novak@experts.example", "Lena Novak", "Process technician, injection molding", 55000,
-     [(_T, "process-technician-molding", ExpertiseLevel.SENIOR), (_S, "scientific-molding", ExpertiseLevel.INTERMEDIATE),
+     [(_T, "process-technician-molding", ExpertiseLevel.SENIOR),
+      (_S, "scientific-molding", ExpertiseLevel.INTERMEDIATE),
       (_P, "injection-molding", ExpertiseLevel.SENIOR)],
      [("de", LanguageProficiency.B2), ("cs", LanguageProficiency.NATIVE)], []),
 ]

@@ -241,3 +241,14 @@ def login(client: FlaskClient, user: User) -> FlaskClient:
 def f(app: Flask) -> Any:
     """The factories, bound to the app's database."""
     return factories
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    """With REQUIRE_SERVICES=1 (CI) a skipped test is a failed test, whatever the reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped while REQUIRE_SERVICES=1 (CI): {reason}"

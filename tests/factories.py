@@ -328,7 +328,10 @@ def offer(job_obj: Any = None, expert_obj: ExpertProfile | None = None, *, statu
 
 def match_run(job_obj: Any, *, ranked: tuple[Any, ...] = (), excluded: tuple[tuple[Any, str, str], ...] = (),
               status: Any = None, **overrides: Any) -> Any:
-    """A completed ranking run of ``job_obj``: ``ranked`` experts in order, ``excluded`` = ((expert, reason, detail),)."""
+    """A completed ranking run of ``job_obj``.
+
+    ``ranked``: experts in rank order; ``excluded``: ((expert, reason, detail), ...).
+    """
     from app.matching.records import CRITERIA, DEFAULT_WEIGHTS
     from app.models import MatchResult, MatchRun, MatchRunStatus, MatchTrigger
 
@@ -355,3 +358,82 @@ def match_run(job_obj: Any, *, ranked: tuple[Any, ...] = (), excluded: tuple[tup
     run.excluded_counts = counts
     db.session.flush()
     return run
+
+
+# Negotiation (issue 5) ---------------------------------------------------------------------------
+
+
+def forward(offer_obj: Any, *, fee_minor: int | None = None, forwarded_by: User | None = None,
+            note: str = "", **overrides: Any) -> Any:
+    """An OfferForward of the offer's current version (fee: 15 % unless ``fee_minor``); the status is the caller's."""
+    from app.models import OfferForward, OfferVersion
+
+    version = db.session.get(OfferVersion, offer_obj.current_version_id)
+    fee = fee_minor if fee_minor is not None else (version.price_minor * 15 + 50) // 100
+    values: dict[str, Any] = {
+        "offer_id": offer_obj.id, "version_id": version.id, "expert_price_minor": version.price_minor,
+        "fee_minor": fee, "fee_basis_points": None if fee_minor is not None else 1500,
+        "client_price_minor": version.price_minor + fee, "currency": version.currency, "note_to_company": note,
+        "forwarded_by_id": (forwarded_by or admin()).id, "forwarded_at": _now(),
+    }
+    values.update(overrides)
+    fwd = OfferForward(**values)
+    db.session.add(fwd)
+    db.session.flush()
+    return fwd
+
+
+# Funding (issue 5) ---------------------------------------------------------------------------
+
+
+def signed_contract(offer_obj: Any = None, *, client_price_minor: int = 460000, fee_minor: int = 60000,
+                    currency: str = "EUR", actor: User | None = None) -> Any:
+    """A SIGNED contract: offer → OfferForward → ``open_contract`` → SIGNED via ``transition()``."""
+    from app.models import ContractStatus, OfferForward
+    from app.services.contracts import open_contract
+    from app.services.transitions import transition
+    from app.workflows.contracts import CONTRACT_WORKFLOW
+
+    staff = actor or admin()
+    offer_obj = offer_obj or offer(price_minor=client_price_minor - fee_minor)
+    version = offer_obj.current_version
+    fwd = OfferForward(offer_id=offer_obj.id, version_id=version.id, expert_price_minor=client_price_minor - fee_minor,
+                       fee_minor=fee_minor, fee_basis_points=None, client_price_minor=client_price_minor,
+                       currency=currency, forwarded_by_id=staff.id)
+    db.session.add(fwd)
+    db.session.flush()
+    contract = open_contract(offer_obj, fwd, actor=staff)
+    transition(contract, CONTRACT_WORKFLOW, ContractStatus.SIGNED, actor=staff)
+    contract.signed_at = _now()
+    db.session.flush()
+    return contract
+
+
+# Contracts (step 6) ------------------------------------------------------------------------
+
+
+def contract(job_obj: Any = None, expert_obj: ExpertProfile | None = None, *, expert_price_minor: int = 400000,
+             fee_minor: int = 60000, milestones: tuple[tuple[str, int], ...] = (("Study", 40), ("Report", 60)),
+             actor: User | None = None) -> Any:
+    """A contract awaiting signatures: an accepted offer, the hub's forward of it, then ``open_contract``.
+
+    The job's company gets an owner when it has no user yet (the owner signs as the company).
+    """
+    from app.models import JobStatus, OfferForward, OfferStatus
+    from app.services.contracts import open_contract
+
+    job_obj = job_obj or job(status=JobStatus.PUBLISHED)
+    if not job_obj.company.users:
+        company_user(job_obj.company)
+    o = offer(job_obj, expert_obj, status=OfferStatus.ACCEPTED, price_minor=expert_price_minor,
+              milestones=milestones)
+    hub = actor or admin()
+    fwd = OfferForward(offer_id=o.id, version_id=o.current_version_id, expert_price_minor=expert_price_minor,
+                       fee_minor=fee_minor, fee_basis_points=None,
+                       client_price_minor=expert_price_minor + fee_minor, currency=job_obj.currency,
+                       forwarded_by_id=hub.id)
+    db.session.add(fwd)
+    db.session.flush()
+    c = open_contract(o, fwd, actor=hub)
+    db.session.flush()
+    return c

@@ -319,7 +319,9 @@ def conflict_with(expert: ExpertProfile, job: Job) -> str:
     return found or ""
 
 
-def invite_experts(job_id: int, *, actor: User, expert_ids: list[int], run_id: int | None = None) -> list[JobInvitation]:
+def invite_experts(
+    job_id: int, *, actor: User, expert_ids: list[int], run_id: int | None = None
+) -> list[JobInvitation]:
     """Invite experts to a published job from its ranking; each is notified.
 
     No state change; each invitation is audited as ``job.expert_invited``. A

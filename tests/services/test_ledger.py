@@ -276,9 +276,21 @@ def _raw_transaction(conn: sa.Connection, key: str, kind: str, entries: list[tup
     return txn_id
 
 
-def test_check_invariants_reports_a_deliberately_broken_ledger(app: Flask) -> None:
-    if not is_sqlite():
-        pytest.skip("PostgreSQL's triggers refuse these rows (see the postgres tests below)")
+@pytest.fixture
+def sqlite_app(storage_dir: str) -> Iterator[Flask]:
+    """Always SQLite, on every tier: PostgreSQL's triggers would refuse the broken rows (tested below)."""
+    from tests.conftest import make_app
+
+    application = make_app(storage_dir, SQLALCHEMY_DATABASE_URI="sqlite://", REDIS_URL="")
+    with application.app_context():
+        db.create_all()
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_check_invariants_reports_a_deliberately_broken_ledger(sqlite_app: Flask) -> None:
+    assert is_sqlite()
     fund(contract=7, amount=100_00)
     clearing = ledger.account(K.PROVIDER_CLEARING, "EUR").id
     escrow7 = ledger.account(K.ESCROW, "EUR", 7).id

@@ -68,7 +68,8 @@ def scene(f):
     weak = _expert(f, required[:1], level=ExpertiseLevel.JUNIOR, pseudonym="WEAK")
     conflicted = _expert(f, [*required, job.title_term_id], pseudonym="CONFL",
                          employers=(("Keller GmbH", EmployerRelation.FORMER),))
-    no_german = _expert(f, [*required, job.title_term_id], pseudonym="NODE", languages=(("en", LanguageProficiency.C2),))
+    no_german = _expert(f, [*required, job.title_term_id], pseudonym="NODE",
+                        languages=(("en", LanguageProficiency.C2),))
     draft = _expert(f, required, pseudonym="DRAFT", status=VerificationStatus.DRAFT)
     admin = f.admin()
     db.session.commit()

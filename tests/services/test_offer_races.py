@@ -42,7 +42,8 @@ def test_concurrent_submissions_make_one_offer(storage_dir):
             barrier = threading.Barrier(CONTENDERS)
             outcomes: list[str] = []
 
-            def contender() -> None:
+            def contender(job_id: int = job_id, user_id: int = user_id, barrier: threading.Barrier = barrier,
+                          outcomes: list[str] = outcomes) -> None:
                 with app.app_context():
                     actor = db.session.get(User, user_id)
                     barrier.wait()

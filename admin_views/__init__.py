@@ -11,6 +11,8 @@ from admin_views.accounts import InvitationView, UserView
 from admin_views.audit import AuditLogView
 from admin_views.base import HubIndexView, json_block
 from admin_views.catalog import CatalogTermView
+from admin_views.contracts import ContractsView
+from admin_views.escrow import EscrowView
 from admin_views.jobs import JobInvitationView, JobReviewView
 from admin_views.labels import (
     catalog_kind_label,
@@ -71,7 +73,10 @@ def init_admin(app: Flask) -> Admin:
         )
     )
     admin.add_view(OfferQueueView(name=_l("Offers"), category=jobs, endpoint="offers", url="offers"))
+    admin.add_view(EscrowView(name=_l("Escrow"), category=jobs, endpoint="escrow", url="escrow"))
     admin.add_view(MatchingView(name=_l("Rankings"), category=jobs, endpoint="matching", url="matching"))
+    admin.add_view(ContractsView(name=_l("Contracts"), category=_l("Contracts & escrow"), endpoint="admin_contracts",
+                                 url="contracts"))
     admin.add_view(
         MatchingWeightsView(
             name=_l("Matching weights"), category=jobs, endpoint="matching_weights", url="matching/weights"

@@ -148,6 +148,10 @@ class Config:
     STRIPE_WEBHOOK_TOLERANCE_SECONDS = parse_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
     # The hub's share of a released payment, in whole percent.
     HUB_FEE_PERCENT = parse_int("HUB_FEE_PERCENT", 15)
+    # The hub's bank account shown to companies paying by bank transfer (demo values by default).
+    HUB_BANK_ACCOUNT_NAME = os.environ.get("HUB_BANK_ACCOUNT_NAME", "Plasticonnect Hub GmbH")
+    HUB_BANK_IBAN = os.environ.get("HUB_BANK_IBAN", "DE89 3704 0044 0532 0130 00")
+    HUB_BANK_BIC = os.environ.get("HUB_BANK_BIC", "COBADEFFXXX")
 
     @classmethod
     def finalize(cls, config: dict[str, Any]) -> None:

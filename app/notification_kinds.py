@@ -154,6 +154,70 @@ KINDS: dict[str, Kind] = {
         _l("%(expert)s withdrew the offer on “%(job)s”"),
         _l("%(expert)s withdrew the offer on the job “%(job)s”. Reason: %(reason)s"),
     ),
+    # Negotiation through the hub (issue 5). Company kinds name the expert by pseudonym and the client
+    # price only; expert kinds never carry the client price, the fee or the company's name.
+    "offer.forwarded_to_company": Kind(
+        _l("The hub forwarded an offer for “%(job)s”"),
+        _l("The hub forwarded an offer from %(expert)s for the job “%(job)s” (client price %(client_price)s). "
+           "Compare the offers on the job's page."),
+    ),
+    "offer.forwarded": Kind(
+        _l("Your offer was forwarded to the company"),
+        _l("The hub forwarded version %(number)s of your offer on “%(job)s” to the company, which sees only "
+           "your pseudonym."),
+    ),
+    "offer.declined": Kind(
+        _l("The hub did not forward your offer"),
+        _l("The hub decided not to forward your offer on “%(job)s” to the company. Reason: %(reason)s"),
+    ),
+    "offer.accepted": Kind(
+        _l("Your offer was accepted"),
+        _l("The company accepted your offer on “%(job)s”. The hub prepares the subcontract and the NDA for "
+           "your signature."),
+    ),
+    "offer.accepted_by_company": Kind(
+        _l("Offer accepted for “%(job)s”"),
+        _l("The offer of %(expert)s for “%(job)s” is accepted (%(client_price)s). The hub prepares the "
+           "contract and the NDA for signature."),
+    ),
+    "offer.accepted_staff": Kind(
+        _l("%(company)s accepted the offer of %(expert)s on “%(job)s”"),
+        _l("%(company)s accepted the offer of %(expert)s on “%(job)s”. Contract %(contract)s waits for "
+           "signatures (client price %(client_price)s, expert price %(expert_price)s)."),
+    ),
+    "offer.not_selected": Kind(
+        _l("Another offer was chosen"),
+        _l("The company chose another offer for the job “%(job)s”. Thank you for your offer."),
+    ),
+    "offer.rejected": Kind(
+        _l("The company did not take your offer"),
+        _l("The company decided not to go ahead with your offer on “%(job)s”. The hub will tell you if there "
+           "is anything more to share."),
+    ),
+    "offer.rejected_staff": Kind(
+        _l("%(company)s rejected the offer of %(expert)s on “%(job)s”"),
+        _l("%(company)s rejected the offer of %(expert)s on “%(job)s”. Reason: %(reason)s"),
+    ),
+    "offer.negotiation_requested": Kind(
+        _l("%(company)s wants to negotiate the offer of %(expert)s"),
+        _l("%(company)s asks about the offer of %(expert)s on “%(job)s”: %(body)s"),
+    ),
+    "negotiation.message_from_company": Kind(
+        _l("New message from %(company)s about an offer on “%(job)s”"),
+        _l("%(company)s wrote about the offer of %(expert)s on “%(job)s”: %(body)s"),
+    ),
+    "negotiation.message_from_expert": Kind(
+        _l("New message from %(expert)s about the offer on “%(job)s”"),
+        _l("%(expert)s wrote about the offer on “%(job)s”: %(body)s"),
+    ),
+    "negotiation.message_to_company": Kind(
+        _l("The hub wrote about an offer for “%(job)s”"),
+        _l("The hub wrote about the offer of %(expert)s for “%(job)s”: %(body)s"),
+    ),
+    "negotiation.message_to_expert": Kind(
+        _l("The hub wrote about your offer"),
+        _l("The hub wrote about your offer on “%(job)s”: %(body)s"),
+    ),
     # Catalog tickets (issue 3)
     "ticket.opened": Kind(
         _l("Catalog ticket from %(company)s: %(term)s"),
@@ -179,5 +243,45 @@ KINDS: dict[str, Kind] = {
     "ticket.declined": Kind(
         _l("Your catalog ticket was declined"),
         _l("Your ticket about “%(term)s” was declined. Reason: %(reason)s"),
+    ),
+    # Funding: the funds held by the hub (issue 5)
+    "contract.funded": Kind(
+        _l("Payment received for contract %(reference)s"),
+        _l("We received %(amount)s for “%(job)s”. The funds are held by Plasticonnect until you accept the "
+           "work; the project starts now."),
+    ),
+    "contract.funded_expert": Kind(
+        _l("The project “%(job)s” is funded"),
+        _l("The company paid for contract %(reference)s. The funds are held by Plasticonnect until the company "
+           "accepts the work; the project starts now."),
+    ),
+    "contract.funded_staff": Kind(
+        _l("Contract %(reference)s is funded"),
+        _l("Contract %(reference)s was funded by %(method)s (%(amount)s); its project is started."),
+    ),
+    "escrow.flagged": Kind(
+        _l("A payment for contract %(reference)s needs attention"),
+        _l("Contract %(reference)s: %(problem)s"),
+    ),
+    # Contracts and signatures (step 6). Company kinds never name the expert or carry the expert
+    # price; expert kinds never carry the client price or the fee.
+    "contract.signed_company": Kind(
+        _l("Contract %(contract)s is signed"),
+        _l("Everyone signed contract %(contract)s for “%(job)s”; the hub sealed the documents. Next, pay the "
+           "client price into escrow: the funds are held by Plasticonnect until you accept the work."),
+    ),
+    "contract.signed_expert": Kind(
+        _l("Subcontract %(contract)s is signed"),
+        _l("Everyone signed the subcontract and the NDA %(contract)s for “%(job)s”; the hub sealed them. The "
+           "project starts when the company has paid."),
+    ),
+    "contract.signed_staff": Kind(
+        _l("Contract %(contract)s is signed and sealed"),
+        _l("Every party signed contract %(contract)s (“%(job)s”); the three documents are sealed. It now "
+           "waits for the company's payment."),
+    ),
+    "contract.cancelled": Kind(
+        _l("Contract %(contract)s was cancelled"),
+        _l("The hub cancelled contract %(contract)s for “%(job)s”. Reason: %(reason)s"),
     ),
 }

@@ -10,18 +10,24 @@ are not here: the workflow tables and the services own them.
 from __future__ import annotations
 
 from app.models import (
+    SIGNERS,
     CatalogTicket,
     Company,
     CompanyInvitation,
+    Contract,
+    ContractDocument,
+    ContractDocumentKind,
     Document,
     ExpertProfile,
     Job,
     JobAttachment,
     JobInvitation,
     JobStatus,
-    Offer,
     JobVisibility,
+    Offer,
+    OfferStatus,
     Role,
+    ThreadSide,
     User,
     VerificationStatus,
 )
@@ -290,3 +296,117 @@ def can_change_offer(actor: User | None, offer: Offer) -> bool:
         and expert.id == offer.expert_id
         and expert.status is VerificationStatus.APPROVED
     )
+
+
+# Negotiation through the hub (issue 5) ---------------------------------------------------
+
+# The offer states in which the job's company sees an offer (only ever what the hub forwarded).
+COMPANY_VISIBLE_OFFER_STATES = frozenset({
+    OfferStatus.FORWARDED,
+    OfferStatus.IN_NEGOTIATION,
+    OfferStatus.REVISED,
+    OfferStatus.ACCEPTED,
+    OfferStatus.REJECTED,
+})
+
+
+def can_view_forwarded_offer(actor: User | None, offer: Offer) -> bool:
+    """Staff; the users (owners and members) of the job's company once the hub forwarded the offer."""
+    if is_staff(actor):
+        return True
+    return belongs_to_company(actor, offer.job.company) and offer.status in COMPANY_VISIBLE_OFFER_STATES
+
+
+def can_forward_offer(actor: User | None, offer: Offer) -> bool:
+    """Hub staff forward an offer to the company (with the hub fee) or decline it."""
+    return is_staff(actor)
+
+
+def can_decide_offer(actor: User | None, offer: Offer) -> bool:
+    """Only an owner of the job's company accepts or rejects an offer: it commits money."""
+    return owns_company(actor, offer.job.company)
+
+
+def can_negotiate_offer(actor: User | None, offer: Offer) -> bool:
+    """Every user (owner or member) of the job's company asks the hub to negotiate."""
+    return belongs_to_company(actor, offer.job.company)
+
+
+def can_use_thread(actor: User | None, offer: Offer, side: ThreadSide) -> bool:
+    """Read and write one of an offer's two threads.
+
+    Staff: both. The company's users: the company side, once the offer was forwarded.
+    The expert who made the offer: the expert side. Nobody else, and never the other side.
+    """
+    if is_staff(actor):
+        return True
+    if side is ThreadSide.COMPANY:
+        return belongs_to_company(actor, offer.job.company) and offer.status in COMPANY_VISIBLE_OFFER_STATES
+    return owns_expert_profile(actor, offer.expert)
+
+
+# Contracts, signatures and the seal (step 6) ---------------------------------------------
+
+# Which documents each side reads: the company never sees the subcontract (the expert's
+# identity and price), the expert never sees the contract (the client price).
+COMPANY_DOCUMENTS = (ContractDocumentKind.CONTRACT, ContractDocumentKind.NDA)
+EXPERT_DOCUMENTS = (ContractDocumentKind.SUBCONTRACT, ContractDocumentKind.NDA)
+
+
+def is_contract_expert(actor: User | None, contract: Contract) -> bool:
+    """Whether ``actor`` is the active expert of the contract."""
+    return owns_expert_profile(actor, contract.expert)
+
+
+def can_view_contract(actor: User | None, contract: Contract) -> bool:
+    """Staff, the users (owners and members) of the contract's company, and its expert."""
+    return is_staff(actor) or belongs_to_company(actor, contract.company) or is_contract_expert(actor, contract)
+
+
+def can_view_contract_document(actor: User | None, document: ContractDocument) -> bool:
+    """Staff all three; the company's users the contract and the NDA; the expert the subcontract and the NDA."""
+    contract = document.contract
+    if is_staff(actor):
+        return True
+    if belongs_to_company(actor, contract.company):
+        return document.kind in COMPANY_DOCUMENTS
+    if is_contract_expert(actor, contract):
+        return document.kind in EXPERT_DOCUMENTS
+    return False
+
+
+def can_sign_contract_document(actor: User | None, document: ContractDocument) -> bool:
+    """A company owner (not a member), the contract's expert or hub staff, for a document their side signs."""
+    contract = document.contract
+    if is_staff(actor):
+        role = "hub"
+    elif owns_company(actor, contract.company):
+        role = "company"
+    elif is_contract_expert(actor, contract):
+        role = "expert"
+    else:
+        return False
+    return role in {r.value for r in SIGNERS[document.kind]}
+
+
+def can_cancel_contract(actor: User | None, contract: Contract) -> bool:
+    """Only hub staff cancel a contract (before it is funded)."""
+    return is_staff(actor)
+
+
+# Funding (escrow) -------------------------------------------------------------------------
+
+
+def can_pay_contract(actor: User | None, contract: Contract) -> bool:
+    """Any active user (owner or member) of the contract's company pays it."""
+    return belongs_to_company(actor, contract.company)
+
+
+def can_view_contract_funding(actor: User | None, contract: Contract) -> bool:
+    """The company's users and hub staff see the payment status and the receipt (never the expert)."""
+    return is_staff(actor) or belongs_to_company(actor, contract.company)
+
+
+def can_record_bank_transfer(actor: User | None, contract: Contract) -> bool:
+    """Hub staff record and resolve bank transfers."""
+    return is_staff(actor)

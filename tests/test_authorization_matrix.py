@@ -116,11 +116,40 @@ POLICY: dict[str, str] = {
     "expert_offers.detail": EXPERT_OBJECT,
     "expert_offers.revise": EXPERT_OBJECT,
     "expert_offers.withdraw": EXPERT_OBJECT,
+    "expert_offers.post_message": EXPERT_OBJECT,
+    # negotiation, contracts and funding (issue 5)
+    "company_offers.job_offers": COMPANY_OBJECT,
+    "company_offers.detail": COMPANY_OBJECT,
+    "company_offers.post": COMPANY_OBJECT,
+    "company_offers.negotiate": COMPANY_OBJECT,
+    "company_offers.accept": COMPANY_OWNER_OBJECT,
+    "company_offers.reject": COMPANY_OWNER_OBJECT,
+    "company_offers.attachment": FILE_OBJECT,
+    "contracts.company_index": COMPANY,
+    "contracts.company_contract": COMPANY_OBJECT,
+    "contracts.company_download": COMPANY_OBJECT,
+    "contracts.company_preview": COMPANY_OBJECT,
+    "contracts.company_sign": COMPANY_OWNER_OBJECT,
+    "contracts.expert_index": EXPERT,
+    "contracts.expert_contract": EXPERT_OBJECT,
+    "contracts.expert_download": EXPERT_OBJECT,
+    "contracts.expert_preview": EXPERT_OBJECT,
+    "contracts.expert_sign": EXPERT_OBJECT,
+    "contracts.verify": PUBLIC,
+    "payments.pay": COMPANY_OBJECT,
+    "payments.pay_by_card": COMPANY_OBJECT,
+    "payments.paid": COMPANY_OBJECT,
+    "payments.receipt": COMPANY_OBJECT,
+    "webhooks.stripe": PUBLIC,
 }
 
 # Where a URL argument of one endpoint names another object than the same argument elsewhere.
 ARG_SOURCES: dict[str, dict[str, str]] = {
     "expert_offers.decline_invitation": {"invitation_id": "invitation_id_expert"},
+    "company_offers.attachment": {"message_id": "negotiation_message_id"},
+    **{f"contracts.company_{n}": {"document_id": "contract_document_id"} for n in ("download", "preview", "sign")},
+    **{f"contracts.expert_{n}": {"document_id": "subcontract_document_id"} for n in ("download", "preview", "sign")},
+    **{f"admin_contracts.{n}": {"document_id": "contract_document_id"} for n in ("sign", "download")},
 }
 
 PRINCIPALS = ("anonymous", "owner_a", "member_a", "owner_b", "expert", "expert_pending", "suspended", "admin")
@@ -219,8 +248,20 @@ def _world(f: Any) -> dict[str, Any]:
     db.session.flush()
     extra_args = _tickets_world(f, company_a, owner_a, job)
     invitation_to_expert = f.job_invitation(job, expert, invited_by=admin)
-    offer = f.offer(job, expert, milestones=(("Plan", 40), ("Report", 60)))
-    extra_args.update(offer_id=offer.id, invitation_id_expert=invitation_to_expert.id)
+    from app.models import ContractDocumentKind, NegotiationMessage, OfferStatus, ThreadSide
+
+    offer = f.offer(job, expert, status=OfferStatus.FORWARDED, milestones=(("Plan", 40), ("Report", 60)))
+    f.forward(offer, forwarded_by=admin)
+    message = NegotiationMessage(offer_id=offer.id, side=ThreadSide.COMPANY, author_id=owner_a.id,
+                                 body="Can the study start a week earlier?")
+    db.session.add(message)
+    contract = f.contract(job, expert, actor=admin)
+    docs = {d.kind: d.id for d in contract.documents}
+    extra_args.update(offer_id=offer.id, invitation_id_expert=invitation_to_expert.id, contract_id=contract.id,
+                      negotiation_message_id=0, contract_document_id=docs[ContractDocumentKind.CONTRACT],
+                      subcontract_document_id=docs[ContractDocumentKind.SUBCONTRACT], side="company")
+    db.session.flush()
+    extra_args["negotiation_message_id"] = message.id
     db.session.commit()
     return {
         "users": {

@@ -7,7 +7,23 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint (each module defines its own ``bp``)."""
-    from app.blueprints import auth, board, company, company_jobs, expert, files, health, offers, portal, tickets
+    from app.blueprints import (
+        auth,
+        board,
+        company,
+        company_jobs,
+        company_offers,
+        contracts,
+        expert,
+        files,
+        health,
+        offers,
+        payments,
+        portal,
+        tickets,
+        webhooks,
+    )
 
-    for module in (health, auth, portal, company, company_jobs, tickets, expert, board, offers, files):
+    for module in (health, auth, portal, company, company_jobs, company_offers, tickets, expert, board, offers, files,
+                   payments, webhooks, contracts):
         app.register_blueprint(module.bp)

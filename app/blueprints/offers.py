@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app import policies
+from app.blueprints.company_offers import post_thread_message
 from app.exceptions import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import (
@@ -32,11 +33,13 @@ from app.models import (
     Offer,
     OfferStatus,
     Role,
+    ThreadSide,
     User,
 )
 from app.security import roles_required, safe_next
-from app.services import jobs, offers
+from app.services import jobs, negotiations, offers, uploads
 from app.services.jobs import FieldErrors
+from forms.negotiations import ThreadMessageForm
 from forms.offers import (
     INVITATION_KIND_LABELS,
     INVITATION_STATUS_LABELS,
@@ -277,8 +280,9 @@ def _can_revise(offer: Offer, actor: User) -> bool:
 
 
 def _render_detail(offer: Offer, *, withdraw_form: WithdrawOfferForm | None = None,
-                   status: int = 200) -> ResponseReturnValue:
+                   message_form: ThreadMessageForm | None = None, status: int = 200) -> ResponseReturnValue:
     actor = _actor()
+    messages = negotiations.thread(offer.id, ThreadSide.EXPERT, actor=actor)
     versions = list(offer.versions)
     history = [
         (version, offers.version_changes(versions[n - 1] if n else None, version))
@@ -294,6 +298,12 @@ def _render_detail(offer: Offer, *, withdraw_form: WithdrawOfferForm | None = No
         can_withdraw=offer.is_pending and policies.can_change_offer(actor, offer),
         withdraw_form=withdraw_form or WithdrawOfferForm(formdata=None),
         board_link=policies.expert_can_see_job(offer.expert, offer.job),
+        messages=[(m, negotiations.author_label(m, actor)) for m in messages],
+        message_form=message_form or ThreadMessageForm(formdata=None),
+        upload_hint=_("%(types)s, up to %(limit)s. Hidden metadata is removed where the format allows.",
+                      types=uploads.types_label(uploads.JOB_TYPES),
+                      limit=uploads.human_size(jobs.attachment_max_bytes())),
+        accept=uploads.accept_attribute(uploads.JOB_TYPES),
         **LABELS,
     ), status
 
@@ -354,3 +364,15 @@ def withdraw(offer_id: int) -> ResponseReturnValue:
         return redirect(url_for("expert_offers.detail", offer_id=offer.id))
     flash(_("Your offer is withdrawn. The hub is told."), "success")
     return redirect(url_for("expert_offers.detail", offer_id=offer.id))
+
+
+@bp.post("/offers/<int:offer_id>/messages")
+@roles_required(Role.EXPERT)
+def post_message(offer_id: int) -> ResponseReturnValue:
+    """Write to the hub about this offer (the hub ↔ expert thread), with an optional file."""
+    offer = offers.load_offer(offer_id, actor=_actor())
+    form = ThreadMessageForm()
+    if not form.validate() or post_thread_message(offer, ThreadSide.EXPERT, form) is None:
+        return _render_detail(offer, message_form=form, status=400)
+    flash(_("Your message is sent to the hub."), "success")
+    return redirect(url_for("expert_offers.detail", offer_id=offer.id) + "#thread")

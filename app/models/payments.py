@@ -5,7 +5,7 @@ pair is unique, so a duplicate delivery finds the row and has no second effect.
 
 ``CheckoutSession`` has no status column on purpose: its life is told by
 timestamps (``paid_at``, ``expired_at``), set once each, so no workflow table is
-needed and the ``.status =`` rule of STYLE.md §3.3 holds. ``state`` derives
+needed and the one-status-writer rule of STYLE.md §3.3 holds. ``state`` derives
 ``open`` / ``paid`` / ``expired`` from them; the database allows at most one of
 the two to be set.
 """

@@ -38,6 +38,8 @@ ADMIN_GET = {
     "attachment_download": 200,
     "attachment_preview": 200,
     "ticket_redirect": 302,  # the notification link /admin/tickets/<id> -> the ticket's details page
+    "job_view": 200,  # a job's offers side by side
+    "download": 200,  # a contract document
 }
 
 
@@ -93,12 +95,15 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
         "job_invitations": job_invitation.id,
         "catalog_tickets": f.ticket(company.company).id,
         "matching": job.id,
-        "offers": f.offer(expert_obj=expert.expert).id,
+        "offers": (an_offer := f.offer(expert_obj=expert.expert)).id,
+        "admin_contracts": (contract := f.contract(expert_obj=expert.expert)).id,
     }
     return {
         "ids": ids,
         "attachment_ids": {"jobs": job_attachment.id},
-        "document_ids": {"company_verification": company.document.id, "expert_verification": expert.document.id},
+        "job_ids": {"offers": an_offer.job_id},
+        "document_ids": {"company_verification": company.document.id, "expert_verification": expert.document.id,
+                         "admin_contracts": contract.documents[0].id},
         "company_user": company.owner,
         "expert": db.session.get(User, expert.expert.user_id),
         "admin": admin,
@@ -122,6 +127,10 @@ def build_url(app: Flask, rule: Rule, world: dict[str, Any]) -> str:
             values[arg] = world["document_ids"][view]
         elif arg == "attachment_id":
             values[arg] = world["attachment_ids"][view]
+        elif arg == "job_id" and view in world["job_ids"]:
+            values[arg] = world["job_ids"][view]
+        elif arg == "side":
+            values[arg] = "company"
         elif arg == "decision":
             values[arg] = "approve"
         elif arg == "export_type":

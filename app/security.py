@@ -111,7 +111,7 @@ def _headers(response: Any) -> Any:
             "frame-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
-            "form-action 'self'",
+            "form-action 'self'" + "".join(f" {origin}" for origin in g.get("form_action_origins", ())),
             f"frame-ancestors {frame_ancestors}",
         ]
     )
@@ -129,6 +129,11 @@ def _headers(response: Any) -> Any:
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     return response
+
+
+def allow_form_action_to(origin: str) -> None:
+    """Let this page's forms lead to ``origin`` too (the payment provider's hosted checkout, after a redirect)."""
+    g.form_action_origins = (*g.get("form_action_origins", ()), origin)
 
 
 def allow_same_origin_framing() -> None:

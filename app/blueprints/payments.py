@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app import policies
 from app.exceptions import DomainError, NotFound
 from app.extensions import db
-from app.integrations.stripe_gateway import get_gateway
+from app.integrations.stripe_gateway import checkout_origin, get_gateway
 from app.models import Contract, Role, User
-from app.security import roles_required
+from app.security import allow_form_action_to, roles_required
 from app.services import escrow
 from forms.payments import PayByCardForm
 
@@ -45,12 +45,16 @@ def _contract(contract_id: int) -> Contract:
 def pay(contract_id: int) -> ResponseReturnValue:
     """The amount, how the funds are held, and the two ways to pay (card only when configured)."""
     contract = _contract(contract_id)
+    gateway = get_gateway()
+    if gateway is not None:
+        # The card form redirects to the provider's hosted page: CSP form-action must allow it.
+        allow_form_action_to(checkout_origin(current_app.config))
     return render_template(
         "company/payments/pay.html",
         contract=contract,
         status=escrow.funding_status(contract),
         instructions=escrow.bank_instructions(contract),
-        card_available=get_gateway() is not None,
+        card_available=gateway is not None,
         form=PayByCardForm(),
     )
 

@@ -405,6 +405,20 @@ class StripeGateway:
             ) from exc
 
 
+HOSTED_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
+def checkout_origin(config: Mapping[str, Any]) -> str:
+    """The origin of the provider's hosted checkout page (our fake serves it from STRIPE_API_BASE)."""
+    base = str(config.get("STRIPE_API_BASE") or "").strip()
+    if not base:
+        return HOSTED_CHECKOUT_ORIGIN
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def build_gateway(config: Mapping[str, Any]) -> StripeGateway | None:
     """A :class:`StripeGateway` from the settings, or ``None`` when card payments are off."""
     api_key = str(config.get("STRIPE_SECRET_KEY") or "")

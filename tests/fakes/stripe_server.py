@@ -260,6 +260,8 @@ class FakeStripe:
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
+        if request.path == "/favicon.ico":  # the hosted page's browser asks; like the real page, it has one
+            return Response(b"", status=204)(environ, start_response)
         if request.path.startswith("/pay/"):
             response = self._hosted_page(request)
         else:

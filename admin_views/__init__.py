@@ -47,6 +47,9 @@ from app.security import csp_nonce
 
 def init_admin(app: Flask) -> Admin:
     """Build a fresh Admin per app (tests create many apps) and register every view."""
+    from admin_views.labels import exclusion_text
+
+    app.jinja_env.filters["exclusion_text"] = exclusion_text
     admin = Admin(
         name="Plasticonnect Hub",
         index_view=HubIndexView(name=_l("Dashboard"), url="/admin", endpoint="admin"),
@@ -73,15 +76,15 @@ def init_admin(app: Flask) -> Admin:
         )
     )
     admin.add_view(OfferQueueView(name=_l("Offers"), category=jobs, endpoint="offers", url="offers"))
-    admin.add_view(EscrowView(name=_l("Escrow"), category=jobs, endpoint="escrow", url="escrow"))
     admin.add_view(MatchingView(name=_l("Rankings"), category=jobs, endpoint="matching", url="matching"))
-    admin.add_view(ContractsView(name=_l("Contracts"), category=_l("Contracts & escrow"), endpoint="admin_contracts",
-                                 url="contracts"))
     admin.add_view(
         MatchingWeightsView(
             name=_l("Matching weights"), category=jobs, endpoint="matching_weights", url="matching/weights"
         )
     )
+    money = _l("Contracts & escrow")
+    admin.add_view(ContractsView(name=_l("Contracts"), category=money, endpoint="admin_contracts", url="contracts"))
+    admin.add_view(EscrowView(name=_l("Escrow"), category=money, endpoint="escrow", url="escrow"))
     admin.add_view(UserView(User, db, name=_l("Users"), category=accounts, endpoint="users", url="users"))
     admin.add_view(
         InvitationView(

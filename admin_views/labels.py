@@ -7,10 +7,12 @@ Lists, details pages and filter menus show these instead of the stored values
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask_admin.model.filters import BaseFilter
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup
@@ -198,3 +200,37 @@ def criterion_label(value: str) -> str:
 def exclusion_label(value: str) -> str:
     """Why an expert was excluded from a ranking, translated."""
     return label(EXCLUSION_LABELS, value)
+
+
+# The matching engine writes its exclusion details in English (it runs without a request);
+# the back office shows them in the reader's language.
+_CONFLICT_RE = re.compile(
+    r"^Declared (current employer|former employer|competitor relation|supplier relation) “(.+?)” matches the company"
+    r"(?: “(.+)”)?$"
+)
+_LANGUAGE_RE = re.compile(r"^Does not speak the required language\(s\): (.+)$")
+_RELATION_LABELS = {
+    "current employer": _l("current employer"),
+    "former employer": _l("former employer"),
+    "competitor relation": _l("competitor relation"),
+    "supplier relation": _l("supplier relation"),
+}
+
+
+def exclusion_text(detail: str) -> str:
+    """An exclusion detail of a ranking in the reader's language (unknown wording is shown as stored)."""
+    if not detail:
+        return ""
+    if match := _CONFLICT_RE.match(detail):
+        relation, employer, company = match.groups()
+        if company:
+            return _("Declared %(relation)s “%(employer)s” matches the company “%(company)s”",
+                     relation=_RELATION_LABELS[relation], employer=employer, company=company)
+        return _("Declared %(relation)s “%(employer)s” matches the company", relation=_RELATION_LABELS[relation],
+                 employer=employer)
+    if match := _LANGUAGE_RE.match(detail):
+        languages = match.group(1).replace("(at least", "(" + _("at least"))
+        return _("Does not speak the required language(s): %(languages)s", languages=languages)
+    if detail == "The expert's profile or account is suspended":
+        return _("The expert's profile or account is suspended")
+    return detail

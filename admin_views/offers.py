@@ -38,7 +38,7 @@ from app.matching.records import CRITERIA
 from app.models import ExpertProfile, MatchResult, Offer, OfferForward, OfferStatus, OfferVersion, ThreadSide
 from app.services import jobs, matching, negotiations, offers, uow, uploads
 from forms.experts import to_minor
-from forms.negotiations import FEE_FIXED, DeclineOfferForm, ForwardOfferForm, ThreadMessageForm
+from forms.negotiations import FEE_FIXED, DeclineOfferForm, ForwardOfferForm, ProposeRevisionForm, ThreadMessageForm
 
 PER_PAGE = 50
 TABS = ("waiting", "all")
@@ -84,6 +84,7 @@ class OfferQueueView(SecureBaseView):
         forward_form: ForwardOfferForm | None = None,
         decline_form: DeclineOfferForm | None = None,
         message_forms: dict[str, ThreadMessageForm] | None = None,
+        propose_form: ProposeRevisionForm | None = None,
         preview: negotiations.FeeQuote | None = None,
         preview_error: str = "",
         status: int = 200,
@@ -109,6 +110,10 @@ class OfferQueueView(SecureBaseView):
         forms = {side.value: ThreadMessageForm(formdata=None, prefix=side.value) for side in ThreadSide}
         forms.update(message_forms or {})
         forwards = negotiations.forwards_of(offer)
+        proposals = negotiations.proposals_of(offer)
+        open_proposal = next((p for p in proposals if p.is_open), None)
+        if propose_form is None and current is not None:
+            propose_form = ProposeRevisionForm(formdata=None, data=ProposeRevisionForm.initial_data(current))
         return self.render(
             "admin/offers/details.html",
             offer=offer,
@@ -137,6 +142,9 @@ class OfferQueueView(SecureBaseView):
             threads={side.value: [(m, negotiations.author_label(m, actor))
                                   for m in negotiations.thread(offer.id, side, actor=actor)] for side in ThreadSide},
             message_forms=forms,
+            can_propose=offer.status is OfferStatus.IN_NEGOTIATION and open_proposal is None and current is not None,
+            propose_form=propose_form,
+            proposals=[(p, negotiations.proposal_changes(p.based_on_version, p)) for p in proposals],
             upload_accept=uploads.accept_attribute(uploads.JOB_TYPES),
         ), status
 
@@ -189,6 +197,33 @@ class OfferQueueView(SecureBaseView):
         run_decision(lambda: negotiations.decline_offer(offer_id, actor=current_actor(), reason=form.reason.data or ""),
                      _("Declined. The expert is told why."))
         return redirect(self.get_url(".details_view", offer_id=offer_id))
+
+    @expose("/<int:offer_id>/propose", methods=("POST",))
+    def propose(self, offer_id: int) -> ResponseReturnValue:
+        """Propose a revised version to the expert; it becomes a version only when the expert confirms."""
+        offer = db.session.get(Offer, offer_id)
+        if offer is None:
+            abort(404)
+        form = ProposeRevisionForm()
+        if not form.validate():
+            form_error_flash()
+            return self._render_details(offer_id, propose_form=form, status=400)
+        try:
+            negotiations.propose_revision(offer_id, actor=current_actor(), data=form.offer_input(offer.job.currency),
+                                          note=form.note.data or "")
+        except jobs.FieldErrors as exc:
+            uow.rollback()
+            for message in form.add_errors(exc.errors):
+                flash(message, "danger")
+            form_error_flash()
+            return self._render_details(offer_id, propose_form=form, status=400)
+        except DomainError as exc:
+            uow.rollback()
+            flash(str(exc), "danger")
+            return redirect(self.get_url(".details_view", offer_id=offer_id))
+        flash(_("Proposal sent to the expert. It becomes a new version only when the expert confirms it."),
+              "success")
+        return redirect(self.get_url(".details_view", offer_id=offer_id) + "#proposals")
 
     @expose("/<int:offer_id>/messages/<side>", methods=("POST",))
     def post_message(self, offer_id: int, side: str) -> ResponseReturnValue:

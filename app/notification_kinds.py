@@ -218,6 +218,21 @@ KINDS: dict[str, Kind] = {
         _l("The hub wrote about your offer"),
         _l("The hub wrote about your offer on “%(job)s”: %(body)s"),
     ),
+    # Revised versions proposed by the hub on the expert's behalf (WORKFLOW.md §5)
+    "offer.revision_proposed": Kind(
+        _l("The hub proposes a revised version of your offer"),
+        _l("The hub proposes a revised version of your offer on “%(job)s”. Nothing changes until you confirm "
+           "it; confirm or refuse it on the offer's page. The hub's note: %(note)s"),
+    ),
+    "offer.proposal_confirmed": Kind(
+        _l("%(expert)s confirmed the proposed version of the offer on “%(job)s”"),
+        _l("%(expert)s confirmed the hub's proposal: version %(number)s of the offer on “%(job)s” (%(price)s) "
+           "waits to be forwarded."),
+    ),
+    "offer.proposal_refused": Kind(
+        _l("%(expert)s refused the proposed version of the offer on “%(job)s”"),
+        _l("%(expert)s refused the hub's proposal for the offer on “%(job)s”. Reason: %(reason)s"),
+    ),
     # Catalog tickets (issue 3)
     "ticket.opened": Kind(
         _l("Catalog ticket from %(company)s: %(term)s"),

@@ -345,6 +345,16 @@ def can_use_thread(actor: User | None, offer: Offer, side: ThreadSide) -> bool:
     return owns_expert_profile(actor, offer.expert)
 
 
+def can_propose_revision(actor: User | None, offer: Offer) -> bool:
+    """Hub staff propose a revised version on the expert's behalf (it needs the expert's confirmation)."""
+    return is_staff(actor)
+
+
+def can_decide_proposal(actor: User | None, offer: Offer) -> bool:
+    """The approved expert who made the offer confirms or refuses the hub's proposal: the version is theirs."""
+    return can_change_offer(actor, offer)
+
+
 # Contracts, signatures and the seal (step 6) ---------------------------------------------
 
 # Which documents each side reads: the company never sees the subcontract (the expert's

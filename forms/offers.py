@@ -212,3 +212,28 @@ class DeclineInvitationForm(FlaskForm):
         description=_l("E.g. “Not available before March” or “Outside my expertise”. Only the hub reads this."),
     )
     next = HiddenField()
+
+
+class ConfirmProposalForm(FlaskForm):
+    """The expert confirms the hub's proposal, accepting the clauses: it becomes their new version."""
+
+    proposal_id = HiddenField()
+    clauses_version = HiddenField(default=CURRENT_CLAUSES.version)
+    accept_clauses = BooleanField(
+        _l("I accept the confidentiality and non-solicitation clauses above."),
+        validators=[DataRequired(message=_l("Accept the confidentiality and non-solicitation clauses to send "
+                                            "the offer."))],
+    )
+
+
+class RefuseProposalForm(FlaskForm):
+    """The expert refuses the hub's proposal, saying why; the offer stays as it is."""
+
+    proposal_id = HiddenField()
+    reason = TextAreaField(
+        _l("Why do you refuse?"),
+        validators=[DataRequired(message=_l("Tell the hub briefly why, so it can relay a better proposal.")),
+                    Length(max=5000)],
+        render_kw={"rows": 2},
+        description=_l("Only the hub reads this. You can also change the offer yourself."),
+    )

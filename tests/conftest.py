@@ -144,7 +144,11 @@ def _create_schema(application: Flask) -> None:
     if uri.startswith("sqlite"):
         db.create_all()
     elif uri not in _SCHEMA_READY:
-        db.drop_all()
+        # Start from an empty schema: a database left by another checkout may hold tables
+        # (and trigger functions) these models do not know, which drop_all() could not drop.
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
         db.create_all()
         _SCHEMA_READY.add(uri)
 

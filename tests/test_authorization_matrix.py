@@ -117,6 +117,8 @@ POLICY: dict[str, str] = {
     "expert_offers.revise": EXPERT_OBJECT,
     "expert_offers.withdraw": EXPERT_OBJECT,
     "expert_offers.post_message": EXPERT_OBJECT,
+    "expert_offers.confirm_proposal": EXPERT_OBJECT,
+    "expert_offers.refuse_proposal": EXPERT_OBJECT,
     # negotiation, contracts and funding (issue 5)
     "company_offers.job_offers": COMPANY_OBJECT,
     "company_offers.detail": COMPANY_OBJECT,

@@ -3,7 +3,8 @@
 An approved expert sees the invitations and recommendations the hub sent,
 declines one with a reason, makes an offer on a job whose confidentiality terms
 they accepted, changes it (each change is a new immutable version) and
-withdraws it. Every view parses a form and calls one service of
+withdraws it, and confirms or refuses a revised version the hub proposes on
+their behalf (WORKFLOW.md §5). Every view parses a form and calls one service of
 app/services/offers.py; a refused input is shown next to its field with
 everything typed kept (400), a refused state is flashed. Offers of other
 experts "do not exist" (404).
@@ -45,8 +46,10 @@ from forms.offers import (
     INVITATION_STATUS_LABELS,
     OFFER_STATUS_COLOURS,
     OFFER_STATUS_LABELS,
+    ConfirmProposalForm,
     DeclineInvitationForm,
     OfferForm,
+    RefuseProposalForm,
     ReviseOfferForm,
     WithdrawOfferForm,
     add_errors,
@@ -280,8 +283,15 @@ def _can_revise(offer: Offer, actor: User) -> bool:
 
 
 def _render_detail(offer: Offer, *, withdraw_form: WithdrawOfferForm | None = None,
-                   message_form: ThreadMessageForm | None = None, status: int = 200) -> ResponseReturnValue:
+                   message_form: ThreadMessageForm | None = None, confirm_form: ConfirmProposalForm | None = None,
+                   refuse_form: RefuseProposalForm | None = None, status: int = 200) -> ResponseReturnValue:
     actor = _actor()
+    proposal = negotiations.open_proposal(offer) if policies.can_decide_proposal(actor, offer) else None
+    proposal_id = proposal.id if proposal else ""
+    if confirm_form is None or confirm_form.clauses_version.data != offers.CURRENT_CLAUSES.version:
+        # A new form, or the clauses changed while it was open: the new ones are to be read and accepted again.
+        confirm_form = ConfirmProposalForm(formdata=None, prefix="confirm", proposal_id=proposal_id)
+    refuse_form = refuse_form or RefuseProposalForm(formdata=None, prefix="refuse", proposal_id=proposal_id)
     messages = negotiations.thread(offer.id, ThreadSide.EXPERT, actor=actor)
     versions = list(offer.versions)
     history = [
@@ -304,6 +314,10 @@ def _render_detail(offer: Offer, *, withdraw_form: WithdrawOfferForm | None = No
                       types=uploads.types_label(uploads.JOB_TYPES),
                       limit=uploads.human_size(jobs.attachment_max_bytes())),
         accept=uploads.accept_attribute(uploads.JOB_TYPES),
+        proposal=proposal,
+        proposal_changes=negotiations.proposal_changes(offer.current_version, proposal) if proposal else [],
+        confirm_form=confirm_form,
+        refuse_form=refuse_form,
         **LABELS,
     ), status
 
@@ -376,3 +390,72 @@ def post_message(offer_id: int) -> ResponseReturnValue:
         return _render_detail(offer, message_form=form, status=400)
     flash(_("Your message is sent to the hub."), "success")
     return redirect(url_for("expert_offers.detail", offer_id=offer.id) + "#thread")
+
+
+def _proposal_id(offer: Offer, form: ConfirmProposalForm | RefuseProposalForm) -> int | None:
+    """The open proposal the expert answers: the one the page showed, if it is still the open one."""
+    proposal = negotiations.open_proposal(offer)
+    if proposal is None or str(proposal.id) != (form.proposal_id.data or ""):
+        flash(_("This proposal is no longer open; the page shows what the hub proposes now."), "warning")
+        return None
+    return proposal.id
+
+
+@bp.post("/offers/<int:offer_id>/proposal/confirm")
+@roles_required(Role.EXPERT)
+def confirm_proposal(offer_id: int) -> ResponseReturnValue:
+    """Confirm the hub's proposal, accepting the clauses: it becomes the new version of the offer."""
+    actor = _actor()
+    offer = offers.load_offer(offer_id, actor=actor)
+    back = url_for("expert_offers.detail", offer_id=offer.id)
+    form = ConfirmProposalForm(prefix="confirm")
+    proposal_id = _proposal_id(offer, form)
+    if proposal_id is None:
+        return redirect(back)
+    if not form.validate():
+        return _render_detail(offer, confirm_form=form, status=400)
+    try:
+        negotiations.confirm_proposal(proposal_id, actor=actor, accept_clauses=bool(form.accept_clauses.data),
+                                      clauses_version=form.clauses_version.data or "")
+    except FieldErrors as exc:
+        for name, message in exc.errors.items():
+            if name == "accept_clauses":
+                form.accept_clauses.errors = [*form.accept_clauses.errors, message]
+            else:
+                flash(message, "danger")
+        return _render_detail(offer, confirm_form=form, status=400)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        flash(str(exc), "danger")
+        return redirect(back)
+    flash(_("You confirmed the hub's proposal: it is the new version of your offer, and the hub is told."),
+          "success")
+    return redirect(back)
+
+
+@bp.post("/offers/<int:offer_id>/proposal/refuse")
+@roles_required(Role.EXPERT)
+def refuse_proposal(offer_id: int) -> ResponseReturnValue:
+    """Refuse the hub's proposal with a reason; the offer stays as it is."""
+    actor = _actor()
+    offer = offers.load_offer(offer_id, actor=actor)
+    back = url_for("expert_offers.detail", offer_id=offer.id)
+    form = RefuseProposalForm(prefix="refuse")
+    proposal_id = _proposal_id(offer, form)
+    if proposal_id is None:
+        return redirect(back)
+    if not form.validate():
+        return _render_detail(offer, refuse_form=form, status=400)
+    try:
+        negotiations.refuse_proposal(proposal_id, actor=actor, reason=form.reason.data or "")
+    except NotFound:
+        raise
+    except ValidationFailed as exc:
+        form.reason.errors = [*form.reason.errors, str(exc)]
+        return _render_detail(offer, refuse_form=form, status=400)
+    except DomainError as exc:
+        flash(str(exc), "danger")
+        return redirect(back)
+    flash(_("You refused the hub's proposal. The hub is told why; your offer stays as it was."), "success")
+    return redirect(back)

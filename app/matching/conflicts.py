@@ -112,8 +112,8 @@ def sub_runs(tokens: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
 _RELATION_TEXT = {
     "current": "Declared current employer “{employer}” matches the company",
     "former": "Declared former employer “{employer}” matches the company",
-    "competitor": "Declared competitor “{employer}” matches the company",
-    "supplier": "Declared supplier relation with “{employer}” matches the company",
+    "competitor": "Declared competitor relation “{employer}” matches the company",
+    "supplier": "Declared supplier relation “{employer}” matches the company",
 }
 
 

@@ -59,7 +59,7 @@ from app.models.ledger import (
     LedgerTransaction,
 )
 from app.models.matching import MatchingWeight, MatchResult, MatchRun, MatchRunStatus, MatchTrigger
-from app.models.negotiations import NegotiationMessage, OfferForward, ThreadSide
+from app.models.negotiations import NegotiationMessage, OfferForward, OfferProposal, ProposalDecision, ThreadSide
 from app.models.notifications import EmailMessage, Notification
 from app.models.offers import (
     PENDING_OFFER_STATES,
@@ -156,6 +156,8 @@ __all__ = [
     "FundingMethod",
     "NegotiationMessage",
     "OfferForward",
+    "OfferProposal",
+    "ProposalDecision",
     "Project",
     "ProjectMember",
     "ProjectRole",

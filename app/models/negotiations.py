@@ -9,8 +9,8 @@ applied: the company sees the client price, the expert never does.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -81,3 +81,70 @@ class NegotiationMessage(Model):
 
     offer: Mapped[Offer] = relationship()
     author: Mapped[User] = relationship()
+
+
+class ProposalDecision(enum.StrEnum):
+    OPEN = ""  # waiting for the expert
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+
+
+class OfferProposal(Model):
+    """A revised version the hub proposes on the expert's behalf (WORKFLOW.md §5).
+
+    It becomes a version of the offer only when the expert confirms it: the
+    confirmed version is authored by the expert, who accepts the clauses then.
+    The proposal itself is never changed after its decision, for the record.
+    """
+
+    __tablename__ = "offer_proposals"
+    __table_args__ = (
+        # At most one proposal per offer waits for the expert.
+        sa.Index(
+            "uq_offer_proposals_one_open_per_offer",
+            "offer_id",
+            unique=True,
+            sqlite_where=sa.text("decision = ''"),
+            postgresql_where=sa.text("decision = ''"),
+        ),
+        sa.CheckConstraint("price_minor > 0", name="price_positive"),
+        sa.CheckConstraint("end_date >= start_date", name="end_after_start"),
+        sa.CheckConstraint("decision IN ('', 'confirmed', 'refused')", name="decision_known"),
+        sa.CheckConstraint("(decision = '') = (decided_at IS NULL)", name="decided_at_iff_decided"),
+        sa.CheckConstraint("(decision = 'confirmed') = (resulting_version_id IS NOT NULL)",
+                           name="version_iff_confirmed"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(sa.ForeignKey("offers.id"), index=True)
+    based_on_version_id: Mapped[int] = mapped_column(sa.ForeignKey("offer_versions.id"))
+    solution: Mapped[str] = mapped_column(sa.Text())
+    price_minor: Mapped[int] = mapped_column(sa.BigInteger())
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    start_date: Mapped[date]
+    end_date: Mapped[date]
+    deliverables: Mapped[list[Any]] = mapped_column(sa.JSON(), default=list)
+    # [{"title": str, "due_date": "YYYY-MM-DD", "share_percent": int}, ...]
+    milestones: Mapped[list[Any]] = mapped_column(sa.JSON(), default=list)
+    note: Mapped[str] = mapped_column(sa.Text(), default="")
+    proposed_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decision: Mapped[str] = mapped_column(sa.String(16), default=ProposalDecision.OPEN.value)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_note: Mapped[str] = mapped_column(sa.Text(), default="")
+    resulting_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("offer_versions.id"))
+
+    offer: Mapped[Offer] = relationship()
+    based_on_version: Mapped[OfferVersion] = relationship(foreign_keys=[based_on_version_id])
+    resulting_version: Mapped[OfferVersion | None] = relationship(foreign_keys=[resulting_version_id])
+    proposed_by: Mapped[User] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        return self.decision == ProposalDecision.OPEN.value
+
+    @property
+    def milestone_rows(self) -> list[tuple[str, date, int]]:
+        """The milestones as (title, due date, share), like an OfferMilestone's."""
+        return [(str(m["title"]), date.fromisoformat(str(m["due_date"])), int(m["share_percent"]))
+                for m in self.milestones]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -48,8 +48,10 @@ from app.models import (
     NegotiationMessage,
     Offer,
     OfferForward,
+    OfferProposal,
     OfferStatus,
     OfferVersion,
+    ProposalDecision,
     Role,
     ThreadSide,
     User,
@@ -57,7 +59,13 @@ from app.models import (
 from app.services import audit, notifications, uow, uploads
 from app.services.contracts import open_contract
 from app.services.jobs import FieldErrors, attachment_max_bytes
-from app.services.offers import version_changes
+from app.services.offers import (  # the rules and the writer of an expert's version (helpers: never commit)
+    MilestoneInput,
+    OfferInput,
+    _add_version,
+    _check_input,
+    version_changes,
+)
 from app.services.transitions import transition
 from app.services.validation import required_text
 from app.workflows.jobs import JOB_WORKFLOW
@@ -128,7 +136,7 @@ def quote_fee(
     if not percent.is_finite() or percent < 0:
         raise FieldErrors({"fee_percent": _("The fee cannot be negative.")})
     if percent > 100:
-        raise FieldErrors({"fee_percent": _("The fee cannot be more than 100 %% of the expert's price.")})
+        raise FieldErrors({"fee_percent": _("The fee cannot be more than %(max)d %% of the expert's price.", max=100)})
     if not exact:
         raise FieldErrors({"fee_percent": _("Use at most two decimals for the percentage.")})
     fee = (Decimal(price_minor) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
@@ -488,6 +496,171 @@ def open_message_attachment(message_id: int, *, actor: User) -> tuple[Negotiatio
     return message, data
 
 
+# Revisions proposed by the hub (WORKFLOW.md §5) ----------------------------------------------
+
+
+def _open_proposal(offer_id: int) -> OfferProposal | None:
+    return db.session.scalar(
+        sa.select(OfferProposal).where(OfferProposal.offer_id == offer_id,
+                                       OfferProposal.decision == ProposalDecision.OPEN.value)
+    )
+
+
+def _load_proposal(proposal_id: int, actor: User) -> tuple[OfferProposal, Offer]:
+    """The proposal and its offer, both locked, if ``actor`` may know the offer (its expert or staff)."""
+    proposal = db.session.get(OfferProposal, proposal_id, with_for_update=True, populate_existing=True)
+    offer = (db.session.get(Offer, proposal.offer_id, with_for_update=True, populate_existing=True)
+             if proposal is not None else None)
+    if proposal is None or offer is None or not policies.can_view_offer(actor, offer):
+        raise NotFound(_("This proposal does not exist."))
+    if not policies.can_decide_proposal(actor, offer):
+        raise PermissionDenied(_("Only the expert who made the offer confirms or refuses the hub's proposal."))
+    if not proposal.is_open:
+        raise InvalidTransition("offer_proposal", ProposalDecision(proposal.decision), ProposalDecision.CONFIRMED,
+                                _("This proposal was already %(decision)s.", decision=_decision_label(proposal)))
+    return proposal, offer
+
+
+def _decision_label(proposal: OfferProposal) -> str:
+    return _("confirmed") if proposal.decision == ProposalDecision.CONFIRMED.value else _("refused")
+
+
+def _proposal_input(proposal: OfferProposal, *, accept_clauses: bool, clauses_version: str) -> OfferInput:
+    return OfferInput(
+        solution=proposal.solution,
+        price_minor=proposal.price_minor,
+        start_date=proposal.start_date,
+        end_date=proposal.end_date,
+        deliverables=[str(d) for d in proposal.deliverables],
+        milestones=[MilestoneInput(title, due, share) for title, due, share in proposal.milestone_rows],
+        accept_clauses=accept_clauses,
+        clauses_version=clauses_version,
+        change_note=_("Proposed by the hub: %(note)s", note=proposal.note),
+    )
+
+
+def propose_revision(offer_id: int, *, actor: User, data: OfferInput, note: str) -> OfferProposal:
+    """The hub proposes a revised version on the expert's behalf; it counts only once the expert confirms.
+
+    IN_NEGOTIATION, no status change. Hub staff only; at most one open proposal
+    per offer. Checked with the rules of an expert's version (the clauses are
+    accepted by the expert on confirming); ``note`` tells the expert why and is
+    required. Audited (``offer_proposal.proposed``); the expert is notified
+    (never with the client price, the fee or the company's name).
+
+    :raises NotFound: no such offer.
+    :raises PermissionDenied: ``actor`` is not hub staff.
+    :raises InvalidTransition: the offer is not in negotiation, its job is closed, or a proposal is open.
+    :raises FieldErrors: the proposal breaks a rule (fields as in ``OfferInput``; the note is ``note``).
+    """
+    offer = _load_offer(offer_id, actor)
+    if not policies.can_propose_revision(actor, offer):
+        raise PermissionDenied(_("Only the hub proposes a revised version to the expert."))
+    if offer.status is not O.IN_NEGOTIATION:
+        raise InvalidTransition(OFFER_WORKFLOW.name, offer.status, O.REVISED,
+                                _("Only an offer in negotiation can be revised; this one is %(status)s.",
+                                  status=offer.status.value.replace("_", " ")))
+    _require_published(offer.job, O.REVISED, offer.status)
+    if _open_proposal(offer.id) is not None:
+        raise InvalidTransition(OFFER_WORKFLOW.name, offer.status, O.REVISED,
+                                _("A proposal already waits for the expert; wait for the answer first."))
+    base = offer.current_version
+    if base is None:
+        raise InvalidTransition(OFFER_WORKFLOW.name, offer.status, O.REVISED, _("This offer has no version."))
+    try:
+        # The clauses are the expert's to accept, on confirming: not asked of the hub.
+        clean = _check_input(offer.job, replace(data, accept_clauses=True, clauses_version="",
+                                                     change_note=note), first=False)
+    except FieldErrors as exc:
+        raise FieldErrors({("note" if k == "change_note" else k): v for k, v in exc.errors.items()}) from exc
+    assert clean.price_minor is not None and clean.start_date is not None and clean.end_date is not None
+    proposal = OfferProposal(
+        offer_id=offer.id,
+        based_on_version_id=base.id,
+        solution=clean.solution,
+        price_minor=clean.price_minor,
+        currency=base.currency,
+        start_date=clean.start_date,
+        end_date=clean.end_date,
+        deliverables=list(clean.deliverables),
+        milestones=[{"title": m.title[:200], "due_date": m.due_date.isoformat() if m.due_date else None,
+                     "share_percent": m.share_percent} for m in clean.milestones],
+        note=clean.change_note,
+        proposed_by_id=actor.id,
+        proposed_at=datetime.now(UTC),
+        decision=ProposalDecision.OPEN.value,
+        decided_note="",
+    )
+    db.session.add(proposal)
+    db.session.flush()
+    audit.record("offer_proposal.proposed", actor=actor, entity="offer_proposals", entity_id=proposal.id,
+                 data={"offer_id": offer.id, "based_on_version": base.number, "price_minor": proposal.price_minor,
+                       "note": proposal.note})
+    _notify_expert(offer, "offer.revision_proposed", note=_excerpt(proposal.note))
+    uow.commit()
+    return proposal
+
+
+def confirm_proposal(proposal_id: int, *, actor: User, accept_clauses: bool, clauses_version: str) -> OfferVersion:
+    """The expert confirms the hub's proposal: it becomes the expert's new version of the offer.
+
+    IN_NEGOTIATION -> REVISED. The offer's approved expert only, accepting the
+    current clauses. The version is authored by the expert, with the change note
+    "Proposed by the hub: <note>"; the proposal records the confirmation and the
+    version. Audited; hub staff are notified.
+
+    :raises NotFound: no such proposal, or not ``actor``'s offer.
+    :raises PermissionDenied: ``actor`` is not the offer's approved expert (hub staff included).
+    :raises InvalidTransition: already decided, the offer is no longer in negotiation or changed since.
+    :raises FieldErrors: the clauses are not accepted, or the proposal no longer passes the rules.
+    """
+    proposal, offer = _load_proposal(proposal_id, actor)
+    OFFER_WORKFLOW.check(offer.status, O.REVISED)
+    _require_published(offer.job, O.REVISED, offer.status)
+    if proposal.based_on_version_id != offer.current_version_id:
+        raise InvalidTransition(OFFER_WORKFLOW.name, offer.status, O.REVISED,
+                                _("The offer changed since the hub made this proposal; refuse it and ask the "
+                                  "hub for a new one."))
+    clean = _check_input(offer.job, _proposal_input(proposal, accept_clauses=accept_clauses,
+                                                         clauses_version=clauses_version), first=False)
+    transition(offer, OFFER_WORKFLOW, O.REVISED, actor=actor, proposal_id=proposal.id)
+    version = _add_version(offer, clean, actor)
+    proposal.decision = ProposalDecision.CONFIRMED.value
+    proposal.decided_at = datetime.now(UTC)
+    proposal.resulting_version_id = version.id
+    audit.record("offer_proposal.confirmed", actor=actor, entity="offer_proposals", entity_id=proposal.id,
+                 data={"offer_id": offer.id, "version": version.number, "price_minor": version.price_minor,
+                       "clauses_version": version.terms_version})
+    _notify_staff(offer, "offer.proposal_confirmed", number=str(version.number),
+                  price=money(version.price_minor, version.currency))
+    uow.commit()
+    return version
+
+
+def refuse_proposal(proposal_id: int, *, actor: User, reason: str) -> OfferProposal:
+    """The expert refuses the hub's proposal, saying why; the offer stays as it was.
+
+    No status change (the offer stays in negotiation). The offer's approved
+    expert only. Audited; hub staff are notified with the reason.
+
+    :raises NotFound: no such proposal, or not ``actor``'s offer.
+    :raises PermissionDenied: ``actor`` is not the offer's approved expert (hub staff included).
+    :raises InvalidTransition: already decided.
+    :raises ValidationFailed: no reason.
+    """
+    proposal, offer = _load_proposal(proposal_id, actor)
+    reason = required_text(reason, _("Tell the hub briefly why, so it can relay a better proposal."),
+                           max_length=MAX_NOTE)
+    proposal.decision = ProposalDecision.REFUSED.value
+    proposal.decided_at = datetime.now(UTC)
+    proposal.decided_note = reason
+    audit.record("offer_proposal.refused", actor=actor, entity="offer_proposals", entity_id=proposal.id,
+                 data={"offer_id": offer.id, "reason": reason})
+    _notify_staff(offer, "offer.proposal_refused", reason=_excerpt(reason))
+    uow.commit()
+    return proposal
+
+
 # Queries ---------------------------------------------------------------------------------
 
 
@@ -650,3 +823,31 @@ def forwarded_offer_counts(job_ids: Iterable[int]) -> dict[int, int]:
     )
     return {int(job_id): int(n) for job_id, n in rows}
 
+
+def open_proposal(offer: Offer) -> OfferProposal | None:
+    """The hub's proposal waiting for the offer's expert, if any (the caller may already see the offer)."""
+    return _open_proposal(offer.id)
+
+
+def proposals_of(offer: Offer) -> list[OfferProposal]:
+    """Every proposal the hub made for ``offer``, newest first (for the hub's page)."""
+    return list(db.session.scalars(
+        sa.select(OfferProposal).options(joinedload(OfferProposal.proposed_by))
+        .where(OfferProposal.offer_id == offer.id).order_by(OfferProposal.id.desc())
+    ))
+
+
+def proposal_changes(version: OfferVersion | None, proposal: OfferProposal) -> list[str]:
+    """What the proposal would change in ``version``, named for people (like ``offers.version_changes``)."""
+    if version is None:
+        return []
+    pairs = [
+        (_("solution"), version.solution, proposal.solution),
+        (_("price"), version.price_minor, proposal.price_minor),
+        (_("start date"), version.start_date, proposal.start_date),
+        (_("end date"), version.end_date, proposal.end_date),
+        (_("deliverables"), list(version.deliverables), list(proposal.deliverables)),
+        (_("milestones"), [(m.title, m.due_date, m.share_percent) for m in version.milestones],
+         proposal.milestone_rows),
+    ]
+    return [label for label, before, after in pairs if before != after]

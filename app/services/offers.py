@@ -34,8 +34,10 @@ from app.models import (
     JobStatus,
     Offer,
     OfferMilestone,
+    OfferProposal,
     OfferStatus,
     OfferVersion,
+    ProposalDecision,
     Role,
     User,
 )
@@ -214,6 +216,22 @@ def _add_version(offer: Offer, data: OfferInput, actor: User) -> OfferVersion:
     return version
 
 
+def _supersede_open_proposal(offer: Offer, version: OfferVersion, actor: User) -> None:
+    """The expert's own version answers the hub's open proposal (WORKFLOW.md §5): it is closed as refused."""
+    proposal = db.session.scalar(
+        sa.select(OfferProposal).where(OfferProposal.offer_id == offer.id,
+                                       OfferProposal.decision == ProposalDecision.OPEN.value)
+        .with_for_update()
+    )
+    if proposal is None:
+        return
+    proposal.decision = ProposalDecision.REFUSED.value
+    proposal.decided_at = datetime.now(UTC)
+    proposal.decided_note = _("Superseded by the expert's own version %(n)d.", n=version.number)
+    audit.record("offer_proposal.refused", actor=actor, entity="offer_proposals", entity_id=proposal.id,
+                 data={"offer_id": offer.id, "superseded_by_version": version.number})
+
+
 def _invitation(job: Job, expert: ExpertProfile) -> JobInvitation | None:
     return next((i for i in job.invitations if i.expert_id == expert.id), None)
 
@@ -312,6 +330,7 @@ def revise_offer(offer_id: int, *, actor: User, data: OfferInput) -> Offer:
     if offer.status is O.IN_NEGOTIATION:
         transition(offer, OFFER_WORKFLOW, O.REVISED, actor=actor)
     version = _add_version(offer, clean, actor)
+    _supersede_open_proposal(offer, version, actor)
     audit.record("offer.version_added", actor=actor, entity="offers", entity_id=offer.id,
                  data={"version": version.number, "price_minor": version.price_minor, "note": clean.change_note})
     notifications.notify_staff("offer.version_added", link=ADMIN_OFFER_PATH.format(id=offer.id),

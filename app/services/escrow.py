@@ -297,7 +297,8 @@ def _apply_completed(event: ProviderEventData) -> str:
         return _flag(contract, f"rejected: contract {contract.status.value}",
                      _("a card payment arrived for a contract that is %(status)s; refund it at the provider.",
                        status=contract.status.value.replace("_", " ")))
-    _fund(contract, FundingMethod.CARD, actor=None, manager=None,
+    # A card payment has no admin at hand: the hub's project manager is who forwarded the accepted offer.
+    _fund(contract, FundingMethod.CARD, actor=None, manager=_deal_manager(contract),
           external_ref=intent if isinstance(intent, str) else None)
     return "applied: funded"
 
@@ -423,6 +424,14 @@ def _settle_open_transfers(contract: Contract, actor: User, *, note: str, except
 
 
 # Funding -----------------------------------------------------------------------------------
+
+
+def _deal_manager(contract: Contract) -> User | None:
+    """The admin who forwarded the accepted version, if still an active admin."""
+    forwarded_by = contract.forward.forwarded_by if contract.forward is not None else None
+    if forwarded_by is None or forwarded_by.role is not Role.ADMIN or forwarded_by.suspended_at is not None:
+        return None
+    return forwarded_by
 
 
 def _fund(

@@ -260,7 +260,8 @@ def test_negotiate_accept_sign_and_pay_by_card(card_app, browser, shots, fake_pr
         project = db.session.scalar(sa.select(Project).where(Project.contract_id == contract_id))
         assert project is not None
         roles = {m.role for m in project.members}
-        assert {ProjectRole.COMPANY, ProjectRole.EXPERT} <= roles
+        assert roles == {ProjectRole.COMPANY, ProjectRole.EXPERT, ProjectRole.MANAGER}
+        assert project.manager_id == db.session.scalar(sa.select(User.id).where(User.email == ADMIN[0]))
         funded = db.session.scalars(sa.select(LedgerTransaction).where(LedgerTransaction.kind == "escrow.funded"))
         assert len(funded.all()) == 1
         assert ledger.check_invariants(db.session) == []

@@ -173,9 +173,10 @@ def test_card_flow_funds_once_starts_the_project_and_stores_the_receipt(app, cli
     assert ledger.balance(ledger.account(LedgerAccountKind.PROVIDER_CLEARING, "EUR")) == PRICE
     [project] = db.session.scalars(sa.select(Project)).all()
     roles = sorted((m.user_id, m.role) for m in project.members)
+    hub = contract.forward.forwarded_by_id  # the admin who forwarded the accepted offer manages the project
     assert roles == sorted([(owner.id, ProjectRole.COMPANY), (member.id, ProjectRole.COMPANY),
-                            (contract.expert.user_id, ProjectRole.EXPERT)])
-    assert project.manager_id is None
+                            (contract.expert.user_id, ProjectRole.EXPERT), (hub, ProjectRole.MANAGER)])
+    assert project.manager_id == hub
     receipt = pdf_text(get_storage().get(escrow.receipt_key(contract.id)))
     assert "held by Plasticonnect until you accept the work" in receipt.replace("\n", " ")
     assert contract.payment_reference in receipt and "Realname" not in receipt

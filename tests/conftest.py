@@ -128,7 +128,12 @@ def _per_worker_redis(url: str) -> str:
 
 def make_app(storage_dir: str, **overrides: Any) -> Flask:
     """An app on the tier chosen by the environment (SQLite by default)."""
-    settings: dict[str, Any] = {"STORAGE_LOCAL_PATH": storage_dir}
+    seal_dir = Path(tempfile.gettempdir()) / f"pc-test-seal-{os.getpid()}"  # one hub seal per test process
+    settings: dict[str, Any] = {
+        "STORAGE_LOCAL_PATH": storage_dir,
+        "HUB_SIGNING_KEY_PATH": str(seal_dir / "hub-seal-key.pem"),
+        "HUB_SIGNING_CERT_PATH": str(seal_dir / "hub-seal-cert.pem"),
+    }
     db_url = os.environ.get("TEST_DATABASE_URL")
     if db_url:
         settings["SQLALCHEMY_DATABASE_URI"] = _to_sqlalchemy_url(_per_worker_database(db_url))

@@ -15,6 +15,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -64,7 +65,7 @@ def _offer_input() -> offers.OfferInput:
     )
 
 
-def _build(f: Any) -> tuple[dict[str, Any], list[str]]:
+def _build(f: Any, *, with_contract: bool = False) -> tuple[dict[str, Any], list[str]]:
     canaries: list[str] = []
     company = f.company(name="Formteile Weber GmbH")
     owner = f.company_user(company, owner=True)
@@ -87,13 +88,65 @@ def _build(f: Any) -> tuple[dict[str, Any], list[str]]:
 
     jobs.publish_job(job.id, actor=admin, visibility="public")  # ranks and recommends both
     matching.invite_experts(job.id, actor=admin, expert_ids=[experts[0].id])
+    made = []
     for e in experts:
         actor = db.session.get(User, e.user_id)
         jobs.accept_job_confidentiality(job.id, actor=actor)
-        offers.submit_offer(job.id, actor=actor, data=_offer_input())
+        made.append(offers.submit_offer(job.id, actor=actor, data=_offer_input()).id)
     ids = {"job_id": job.id, "attachment_id": attachment.id, "owner": owner.id, "member": member.id,
-           "company_id": company.id}
+           "company_id": company.id, "offer_id": made[0]}
+    if with_contract:
+        ids.update(_negotiate_sign_and_fund(made, owner=owner, admin=admin, experts=experts, canaries=canaries))
     return ids, canaries
+
+
+def _negotiate_sign_and_fund(made: list[int], *, owner: Any, admin: Any, experts: list[Any],
+                             canaries: list[str]) -> dict[str, Any]:
+    """Steps 5–6 through the real services: forward, negotiate, revise, accept, sign, fund by bank transfer."""
+    from app.models import ContractDocumentKind, NegotiationMessage, ThreadSide
+    from app.services import contracts, escrow, negotiations
+
+    for offer_id in made:
+        negotiations.forward_offer(offer_id, actor=admin)
+    negotiations.request_negotiation(made[0], actor=owner, message="Could the study start a week earlier?")
+    expert_user = db.session.get(User, experts[0].user_id)
+    negotiations.post_message(made[0], actor=admin, side=ThreadSide.EXPERT, body="Earlier start, please.")
+    negotiations.post_message(made[0], actor=expert_user, side=ThreadSide.EXPERT,
+                              body=f"Sure, write to me directly: {canaries[1]}@experts.example")
+    revised = _offer_input()
+    offers.revise_offer(made[0], actor=expert_user, data=offers.OfferInput(
+        **{**revised.__dict__, "price_minor": 450000, "change_note": "Earlier start."}))
+    negotiations.forward_offer(made[0], actor=admin)
+    contract = negotiations.accept_offer(made[0], actor=owner)
+    signers = {"company": owner, "hub": admin, "expert": expert_user}
+    for document in list(contract.documents):
+        from app.models import SIGNERS
+
+        for role in SIGNERS[document.kind]:
+            who = signers[role.value]
+            contracts.sign_document(document.id, actor=who, typed_name=who.full_name,
+                                    document_sha256=document.sha256)
+    escrow.record_bank_transfer(contract.id, actor=admin, amount_minor=contract.client_price_minor,
+                                currency=contract.currency, received_on=datetime.now(UTC).date(),
+                                bank_reference=contract.payment_reference)
+    docs = {d.kind: d.id for d in contract.documents}
+    message = db.session.scalar(sa.select(NegotiationMessage.id).where(NegotiationMessage.side == ThreadSide.COMPANY))
+    return {"contract_id": contract.id, "document_id_contract": docs[ContractDocumentKind.CONTRACT],
+            "negotiation_message_id": message, "expert_price": "4,500.00"}
+
+
+def _readable(response: Any) -> bytes:
+    """The body, plus for a PDF its extracted text and metadata (streams are compressed)."""
+    data = response.get_data()
+    if data.startswith(b"%PDF"):
+        import io
+
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(data))
+        text = "\n".join(page.extract_text() or "" for page in reader.pages)
+        data += ("\n" + text + "\n" + str(dict(reader.metadata or {}))).encode()
+    return data
 
 
 def _crawl(app: Any, client: Any, ids: dict[str, Any]) -> dict[str, bytes]:
@@ -106,7 +159,9 @@ def _crawl(app: Any, client: Any, ids: dict[str, Any]) -> dict[str, bytes]:
         "obj_id": ids["company_id"],
         "document_id": db.session.scalar(sa.select(Document.id).order_by(Document.id)) or 1,
         "notification_id": db.session.scalar(sa.select(Notification.id).order_by(Notification.id)) or 1,
-        "offer_id": db.session.scalar(sa.select(Offer.id).order_by(Offer.id)) or 1,
+        "offer_id": ids.get("offer_id") or db.session.scalar(sa.select(Offer.id).order_by(Offer.id)) or 1,
+        "contract_id": ids.get("contract_id", 1),
+        "message_id": ids.get("negotiation_message_id", 1),
         "invitation_id": db.session.scalar(sa.select(JobInvitation.id).order_by(JobInvitation.id)) or 1,
         "ticket_id": 1,
         "user_id": ids["member"],
@@ -120,9 +175,16 @@ def _crawl(app: Any, client: Any, ids: dict[str, Any]) -> dict[str, bytes]:
         if "GET" not in (rule.methods or ()) or rule.endpoint.startswith(("admin", "static")) \
                 or any(a not in values for a in rule.arguments):
             continue
-        url = rule.build({a: values[a] for a in rule.arguments}, append_unknown=False)[1]
+        args = {a: values[a] for a in rule.arguments}
+        if rule.endpoint.startswith("contracts.") and "document_id" in rule.arguments:
+            args["document_id"] = ids.get("document_id_contract", 1)
+        url = rule.build(args, append_unknown=False)[1]
+        urls = [url] + ([f"{url}?which={w}" for w in ("sealed", "certificate")] if url.endswith("/download") else [])
+        for one in urls[1:]:
+            extra = client.get(one)
+            seen[f"GET {one} -> {extra.status_code}"] = _readable(extra)
         response = client.get(url)
-        body = response.get_data() + b"\n" + str(dict(response.headers)).encode()
+        body = _readable(response) + b"\n" + str(dict(response.headers)).encode()
         seen[f"GET {url} -> {response.status_code}"] = body
         if response.status_code in (301, 302) and response.headers.get("Location", "").startswith("/"):
             follow = client.get(response.headers["Location"])
@@ -130,8 +192,9 @@ def _crawl(app: Any, client: Any, ids: dict[str, Any]) -> dict[str, bytes]:
     return seen
 
 
-def test_no_identifying_detail_of_an_expert_reaches_the_company(app, f):
-    ids, canaries = _build(f)
+@pytest.mark.parametrize("with_contract", [False, True], ids=["offers", "negotiated-signed-funded"])
+def test_no_identifying_detail_of_an_expert_reaches_the_company(app, f, with_contract):
+    ids, canaries = _build(f, with_contract=with_contract)
     assert len(canaries) == 8
     pattern = re.compile("|".join(map(re.escape, canaries)).encode())
     seen: dict[str, bytes] = {}
@@ -148,6 +211,13 @@ def test_no_identifying_detail_of_an_expert_reaches_the_company(app, f):
         seen[f"e-mail to {mail.to_address}: {mail.subject}"] = (mail.subject + mail.body_text + mail.body_html).encode()
 
     assert len(seen) > 30, sorted(seen)  # the crawl really covered the company's pages
+    if with_contract:  # ... including the contract, its sealed copy and certificate, the receipt
+        assert any("/company/contracts/" in k and "which=sealed -> 200" in k for k in seen), sorted(seen)
+        assert any("receipt.pdf -> 200" in k for k in seen), sorted(seen)
+        assert any(f"/company/offers/{ids['offer_id']} -> 200" in k for k in seen), sorted(seen)
+        price = ids["expert_price"].encode()
+        leaks = [k for k, body in seen.items() if price in body]
+        assert leaks == [], f"the expert's price reached the company: {leaks}"
     assert any("/company/jobs/" in key and "-> 200" in key for key in seen)
     assert mails, "the company got e-mails along the flow (publication)"
     hits = {key: sorted({m.decode() for m in pattern.findall(body)}) for key, body in seen.items()

@@ -158,9 +158,7 @@ def invitation_state(invitation: JobInvitation | None) -> str:
 
 def invitable(result: MatchResult, invitation: JobInvitation | None) -> bool:
     """Whether the screen offers a checkbox (the service has the last word)."""
-    if invitation is not None and (
-        invitation.kind is InvitationKind.INVITED or invitation.status is InvitationStatus.DECLINED
-    ):
+    if not matching.still_invitable(invitation):
         return False
     user = result.expert.user
     return user is not None and user.suspended_at is None

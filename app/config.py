@@ -19,6 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("INSTANCE_PATH", ROOT / "instance"))
 
 
+# Placeholders of the embedded default; ProductionConfig.validate refuses them.
+DEMO_HUB_ADDRESS = "Address to be configured (HUB_ADDRESS)"
+DEMO_HUB_BANK_IBAN = "DE89 3704 0044 0532 0130 00"
+DEMO_HUB_BANK_BIC = "DEMODEFFXXX"
+
 class ConfigError(RuntimeError):
     """The configuration cannot run."""
 
@@ -135,7 +140,7 @@ class Config:
     # Contracts and the hub's document seal (app/documents, app/integrations/sealing.py).
     # The key and certificate are made once with `flask create-hub-certificate`.
     HUB_LEGAL_NAME = os.environ.get("HUB_LEGAL_NAME", "Plasticonnect Hub")
-    HUB_ADDRESS = os.environ.get("HUB_ADDRESS", "Address to be configured (HUB_ADDRESS)")
+    HUB_ADDRESS = os.environ.get("HUB_ADDRESS", DEMO_HUB_ADDRESS)
     HUB_SIGNING_KEY_PATH = os.environ.get("HUB_SIGNING_KEY_PATH", str(INSTANCE / "hub-seal-key.pem"))
     HUB_SIGNING_CERT_PATH = os.environ.get("HUB_SIGNING_CERT_PATH", str(INSTANCE / "hub-seal-cert.pem"))
 
@@ -150,8 +155,9 @@ class Config:
     HUB_FEE_PERCENT = parse_int("HUB_FEE_PERCENT", 15)
     # The hub's bank account shown to companies paying by bank transfer (demo values by default).
     HUB_BANK_ACCOUNT_NAME = os.environ.get("HUB_BANK_ACCOUNT_NAME", "Plasticonnect Hub GmbH")
-    HUB_BANK_IBAN = os.environ.get("HUB_BANK_IBAN", "DE89 3704 0044 0532 0130 00")
-    HUB_BANK_BIC = os.environ.get("HUB_BANK_BIC", "COBADEFFXXX")
+    # The ISO 13616 documentation example: fine on a laptop, refused in production.
+    HUB_BANK_IBAN = os.environ.get("HUB_BANK_IBAN", DEMO_HUB_BANK_IBAN)
+    HUB_BANK_BIC = os.environ.get("HUB_BANK_BIC", DEMO_HUB_BANK_BIC)
 
     @classmethod
     def finalize(cls, config: dict[str, Any]) -> None:
@@ -224,6 +230,10 @@ class ProductionConfig(Config):
             raise ConfigError("REDIS_URL must be set in production")
         if config.get("PASSWORD_HASH_PROFILE", "strong") != "strong":
             raise ConfigError("PASSWORD_HASH_PROFILE must stay 'strong' in production")
+        demo = {"HUB_ADDRESS": DEMO_HUB_ADDRESS, "HUB_BANK_IBAN": DEMO_HUB_BANK_IBAN, "HUB_BANK_BIC": DEMO_HUB_BANK_BIC}
+        for name, placeholder in demo.items():
+            if not config.get(name) or config.get(name) == placeholder:
+                raise ConfigError(f"{name} must be set in production (companies read it on contracts and payments)")
         if config.get("STORAGE_BACKEND") not in {"local", "s3"}:
             raise ConfigError("STORAGE_BACKEND must be 'local' or 's3'")
         if config.get("STORAGE_BACKEND") == "s3" and not config.get("STORAGE_S3_BUCKET"):

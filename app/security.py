@@ -131,6 +131,14 @@ def _headers(response: Any) -> Any:
     return response
 
 
+# Served files: no script, no embedding (downloads), or framed by our own pages only (previews).
+DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
+PREVIEW_CSP = (
+    "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+    "object-src 'self'; plugin-types application/pdf; frame-ancestors 'self'"
+)
+
+
 def allow_form_action_to(origin: str) -> None:
     """Let this page's forms lead to ``origin`` too (the payment provider's hosted checkout, after a redirect)."""
     g.form_action_origins = (*g.get("form_action_origins", ()), origin)

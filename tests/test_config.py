@@ -31,7 +31,11 @@ REDIS = "redis://cache.internal:6379/0"
 
 
 def production(**overrides: Any) -> Flask:
-    settings: dict[str, Any] = {"SECRET_KEY": GOOD_KEY, "SQLALCHEMY_DATABASE_URI": PG, "REDIS_URL": REDIS}
+    settings: dict[str, Any] = {
+        "SECRET_KEY": GOOD_KEY, "SQLALCHEMY_DATABASE_URI": PG, "REDIS_URL": REDIS,
+        "HUB_ADDRESS": "Plasticonnect Hub GmbH, Industriestraße 1, 70173 Stuttgart",
+        "HUB_BANK_IBAN": "DE02 1203 0000 0000 2020 51", "HUB_BANK_BIC": "BYLADEM1001",
+    }
     settings.update(overrides)
     return create_app(ProductionConfig, **settings)
 
@@ -56,6 +60,16 @@ def test_production_refuses_a_missing_secret_key(key):
 def test_production_refuses_a_short_or_default_secret_key(key):
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         production(SECRET_KEY=key)
+
+
+@pytest.mark.parametrize("name", ["HUB_ADDRESS", "HUB_BANK_IBAN", "HUB_BANK_BIC"])
+def test_production_refuses_the_demo_address_and_bank_details(name):
+    from app import config
+
+    with pytest.raises(ConfigError, match=name):
+        production(**{name: getattr(config, f"DEMO_{name}")})
+    with pytest.raises(ConfigError, match=name):
+        production(**{name: ""})
 
 
 def test_production_refuses_sqlite():

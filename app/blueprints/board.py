@@ -26,7 +26,7 @@ from app.exceptions import DomainError, NotFound
 from app.extensions import db
 from app.models import CatalogKind, CatalogTerm, ExpertProfile, Job, JobAttachment, Role, User, VerificationStatus
 from app.models.jobs import PAYMENT_UPFRONT_ESCROW, JobVisibility
-from app.security import roles_required
+from app.security import DOWNLOAD_CSP, roles_required
 from app.services import jobs, uploads
 from forms.board import (
     ATTACHMENT_KIND_LABELS,
@@ -43,7 +43,6 @@ bp = Blueprint("board", __name__)
 PER_PAGE = 20
 FILTER_KINDS = (CatalogKind.PROCESS, CatalogKind.MATERIAL, CatalogKind.SKILL)
 SAFE_TYPES = {t.content_type for t in uploads.FILE_TYPES.values()}
-DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 LABELS: dict[str, Any] = {
     "category_labels": CATEGORY_LABELS,
     "subtype_labels": SUBTYPE_LABELS,

@@ -26,7 +26,7 @@ from app.exceptions import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.integrations import reference
 from app.models import Company, Job, JobAttachment, JobStatus, Role, User, VerificationStatus
-from app.security import company_owner_required, roles_required
+from app.security import DOWNLOAD_CSP, company_owner_required, roles_required
 from app.services import jobs, uploads
 from forms.experts import LEVEL_LABELS, PROFICIENCY_LABELS
 from forms.jobs import (
@@ -51,7 +51,6 @@ PER_PAGE = 20
 UPLOAD_ENDPOINT = "company_jobs.upload"
 FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and the CSRF token around the file
 SAFE_TYPES = {t.content_type for t in uploads.FILE_TYPES.values()}
-DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 EDITABLE = (JobStatus.DRAFT, JobStatus.CLARIFICATION_REQUESTED)
 CANCELLABLE = (JobStatus.DRAFT, JobStatus.PENDING_REVIEW, JobStatus.CLARIFICATION_REQUESTED, JobStatus.PUBLISHED)
 

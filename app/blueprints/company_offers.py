@@ -29,16 +29,16 @@ from app.exceptions import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.integrations import reference
 from app.models import Contract, Job, NegotiationMessage, Offer, OfferStatus, Role, ThreadSide, User
-from app.security import company_owner_required, login_required, roles_required
+from app.security import DOWNLOAD_CSP, company_owner_required, login_required, roles_required
 from app.services import jobs, negotiations, uploads
 from app.services.contracts import milestone_amounts
+from app.workflows.offers import OFFER_WORKFLOW
 from forms.experts import LEVEL_LABELS, PROFICIENCY_LABELS
 from forms.negotiations import AcceptOfferForm, NegotiateForm, RejectOfferForm, ThreadMessageForm
 
 bp = Blueprint("company_offers", __name__)
 
 SAFE_TYPES = {t.content_type for t in uploads.FILE_TYPES.values()}
-DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 CONTRACT_ENDPOINT = "contracts.company_contract"
 
 # What each status means for the company (the hub's internal states are not shown).
@@ -136,9 +136,10 @@ def _render_detail(offer: Offer, *, message_form: ThreadMessageForm | None = Non
         job=offer.job,
         company=offer.job.company,
         messages=[(m, negotiations.author_label(m, actor)) for m in messages],
-        can_accept=is_owner and offer.status is OfferStatus.FORWARDED,
-        can_reject=is_owner and offer.status in (OfferStatus.FORWARDED, OfferStatus.IN_NEGOTIATION),
-        can_negotiate=policies.can_negotiate_offer(actor, offer) and offer.status is OfferStatus.FORWARDED,
+        can_accept=is_owner and OFFER_WORKFLOW.allows(offer.status, OfferStatus.ACCEPTED),
+        can_reject=is_owner and OFFER_WORKFLOW.allows(offer.status, OfferStatus.REJECTED),
+        can_negotiate=policies.can_negotiate_offer(actor, offer)
+        and OFFER_WORKFLOW.allows(offer.status, OfferStatus.IN_NEGOTIATION),
         is_owner=is_owner,
         contract_url=_contract_url(contract, offer.job) if contract is not None else None,
         message_form=message_form or ThreadMessageForm(formdata=None),

@@ -26,7 +26,7 @@ from app import policies
 from app.exceptions import DomainError, NotFound, PermissionDenied
 from app.extensions import db, limiter
 from app.models import Contract, ContractDocument, ContractStatus, Role, User
-from app.security import allow_same_origin_framing, public, roles_required
+from app.security import DOWNLOAD_CSP, PREVIEW_CSP, allow_same_origin_framing, public, roles_required
 from app.services import contracts, uow
 from forms.contracts import (
     CONTRACT_STATUS_COLOURS,
@@ -42,11 +42,6 @@ bp = Blueprint("contracts", __name__)
 
 VERIFY_ENDPOINT = "contracts.verify"
 FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and the CSRF token around the file
-DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
-PREVIEW_CSP = (
-    "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
-    "object-src 'self'; plugin-types application/pdf; frame-ancestors 'self'"
-)
 LABELS: dict[str, Any] = {
     "contract_status_labels": CONTRACT_STATUS_LABELS,
     "contract_status_colours": CONTRACT_STATUS_COLOURS,

@@ -16,17 +16,12 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app.models import Document, User
-from app.security import allow_same_origin_framing, login_required
+from app.security import DOWNLOAD_CSP, PREVIEW_CSP, allow_same_origin_framing, login_required
 from app.services import uploads
 
 bp = Blueprint("files", __name__, url_prefix="/files")
 
 SAFE_TYPES = {t.content_type for t in uploads.FILE_TYPES.values()}
-DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
-PREVIEW_CSP = (
-    "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
-    "object-src 'self'; plugin-types application/pdf; frame-ancestors 'self'"
-)
 
 
 def _actor() -> User:

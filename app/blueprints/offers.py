@@ -32,7 +32,6 @@ from app.models import (
     JobInvitation,
     JobStatus,
     Offer,
-    OfferStatus,
     Role,
     ThreadSide,
     User,
@@ -59,7 +58,6 @@ bp = Blueprint("expert_offers", __name__)
 
 PER_PAGE = 20
 # Offers the expert may still change (a new version); withdrawing is possible while pending.
-CHANGEABLE = (OfferStatus.SUBMITTED, OfferStatus.IN_NEGOTIATION)
 LABELS: dict[str, Any] = {
     "offer_status_labels": OFFER_STATUS_LABELS,
     "offer_status_colours": OFFER_STATUS_COLOURS,
@@ -278,8 +276,7 @@ def index() -> ResponseReturnValue:
 
 
 def _can_revise(offer: Offer, actor: User) -> bool:
-    return (offer.status in CHANGEABLE and offer.job.status is JobStatus.PUBLISHED
-            and policies.can_change_offer(actor, offer))
+    return offers.can_be_revised(offer) and policies.can_change_offer(actor, offer)
 
 
 def _render_detail(offer: Offer, *, withdraw_form: WithdrawOfferForm | None = None,

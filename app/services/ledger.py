@@ -492,7 +492,7 @@ def _insert_ignoring_conflicts(table: Any) -> Any:
         return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
-    raise NotImplementedError(f"the ledger needs PostgreSQL or SQLite, not {dialect}")  # pragma: no cover
+    raise RuntimeError(f"the ledger needs PostgreSQL or SQLite, not {dialect}")  # config refuses other databases
 
 
 def _currency(value: str) -> str:

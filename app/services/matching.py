@@ -312,6 +312,13 @@ def _invitable(expert: ExpertProfile) -> bool:
         and expert.user.suspended_at is None
 
 
+def still_invitable(invitation: JobInvitation | None) -> bool:
+    """Whether an expert's standing on a job allows an invitation (none yet, or only recommended)."""
+    return invitation is None or (
+        invitation.kind is not InvitationKind.INVITED and invitation.status is not InvitationStatus.DECLINED
+    )
+
+
 def conflict_with(expert: ExpertProfile, job: Job) -> str:
     """The declared relation that makes ``expert`` conflicted for ``job``'s company ("" when none)."""
     names = (job.company.name, job.company.legal_name)

@@ -307,6 +307,14 @@ def _load_own_offer(offer_id: int, actor: User) -> Offer:
     return offer
 
 
+REVISABLE_STATES = (O.SUBMITTED, O.IN_NEGOTIATION)
+
+
+def can_be_revised(offer: Offer) -> bool:
+    """Whether the expert may add a version now: not yet forwarded, or in negotiation, on a published job."""
+    return offer.status in REVISABLE_STATES and offer.job.status is JobStatus.PUBLISHED
+
+
 def revise_offer(offer_id: int, *, actor: User, data: OfferInput) -> Offer:
     """Add a new version to the expert's own offer; the old versions stay as they were.
 
@@ -319,7 +327,7 @@ def revise_offer(offer_id: int, *, actor: User, data: OfferInput) -> Offer:
     :raises FieldErrors: the new version breaks a rule.
     """
     offer = _load_own_offer(offer_id, actor)
-    if offer.status not in (O.SUBMITTED, O.IN_NEGOTIATION):
+    if offer.status not in REVISABLE_STATES:
         raise InvalidTransition(
             OFFER_WORKFLOW.name, offer.status, O.REVISED,
             _("This offer is %(status)s; it cannot be changed now.", status=offer.status.value.replace("_", " ")),

@@ -418,6 +418,9 @@ def _production(**overrides: Any) -> dict[str, Any]:
         "STORAGE_BACKEND": "local",
         "HUB_FEE_PERCENT": 15,
         "STRIPE_WEBHOOK_TOLERANCE_SECONDS": 300,
+        "HUB_ADDRESS": "Plasticonnect Hub GmbH, Industriestraße 1, 70173 Stuttgart",
+        "HUB_BANK_IBAN": "DE02 1203 0000 0000 2020 51",
+        "HUB_BANK_BIC": "BYLADEM1001",
     }
     config.update(overrides)
     return config

@@ -31,6 +31,16 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime
 
+# Front-end assets (three.js viewer, Socket.IO client) from npm into app/static/vendor/ (git-ignored).
+VENDOR_ASSETS := app/static/vendor/viewer.js app/static/vendor/socket.io.min.js
+$(VENV)/.assets: package.json package-lock.json $(wildcard assets/*.js) scripts/build_assets.sh $(VENDOR_ASSETS) \
+		| $(BIN)/python
+	scripts/build_assets.sh
+	@touch $@
+
+# No recipe: a deleted bundle counts as changed, so the stamp above builds it again.
+$(VENDOR_ASSETS):
+
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
@@ -43,13 +53,13 @@ translations: | $(BIN)/python
 migrate: $(VENV)/.runtime
 	$(FLASK) db upgrade
 
-run: $(VENV)/.runtime translations migrate
+run: $(VENV)/.runtime $(VENV)/.assets translations migrate
 	$(FLASK) seed-catalog
 	$(FLASK) seed-demo
 	@echo "Plasticonnect Hub on http://$(HOST):$(PORT)  (Ctrl+C stops it)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev translations
+test: $(VENV)/.dev $(VENV)/.assets translations
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -26,6 +26,7 @@ from admin_views.labels import (
 from admin_views.matching import MatchingView, MatchingWeightsView
 from admin_views.messages import EmailMessageView, OutboxMessageView
 from admin_views.offers import OfferQueueView
+from admin_views.projects import ProjectsView
 from admin_views.tickets import CatalogTicketView
 from admin_views.verification import CompanyVerificationView, ExpertVerificationView
 from app.extensions import db
@@ -85,6 +86,7 @@ def init_admin(app: Flask) -> Admin:
     money = _l("Contracts & escrow")
     admin.add_view(ContractsView(name=_l("Contracts"), category=money, endpoint="admin_contracts", url="contracts"))
     admin.add_view(EscrowView(name=_l("Escrow"), category=money, endpoint="escrow", url="escrow"))
+    admin.add_view(ProjectsView(name=_l("Projects"), endpoint="admin_projects", url="projects"))
     admin.add_view(UserView(User, db, name=_l("Users"), category=accounts, endpoint="users", url="users"))
     admin.add_view(
         InvitationView(

@@ -25,7 +25,7 @@ def create_app(config_class: type[Config] | None = None, **overrides: object) ->
 
     # Imported here so that `import app` never pulls in the edges (no cycles).
     from admin_views import init_admin
-    from app import i18n, login, security
+    from app import i18n, login, realtime, security
     from app.blueprints import register_blueprints
     from app.cli import register_cli
     from app.errors import register_error_handlers
@@ -38,12 +38,15 @@ def create_app(config_class: type[Config] | None = None, **overrides: object) ->
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
-    socketio.init_app(app, message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"], async_mode="threading")
+    origins = list(app.config.get("SOCKETIO_ALLOWED_ORIGINS") or ()) or None  # None: same origin only
+    socketio.init_app(app, message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"], async_mode="threading",
+                      cors_allowed_origins=origins)
 
     security.init_app(app)
     login.init_app(app)
     i18n.init_app(app)
     register_blueprints(app)
+    realtime.init_app(app)
     register_error_handlers(app)
     register_cli(app)
     init_admin(app)

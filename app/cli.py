@@ -706,23 +706,37 @@ def outbox_sweep() -> None:
     """Deliver every due message now (retries included)."""
     from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
+    from app.tasks.projects import remind_overdue_milestones
 
     click.echo(f"delivered {sweep()} message(s)")
     ranked = sweep_stale_runs()
     if ranked:
         click.echo(f"ran {ranked} waiting ranking(s)")
+    try:
+        reminded = remind_overdue_milestones()
+    except Exception:
+        logger.exception("Overdue milestone reminders failed; the next sweep tries again")
+        click.echo("overdue milestone reminders failed (see the log)", err=True)
+    else:
+        if reminded:
+            click.echo(f"reminded about {reminded} overdue milestone(s)")
 
 
 def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
     """Run the outbox sweep every ``interval`` seconds until ``stop`` is set."""
     from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
+    from app.tasks.projects import remind_overdue_milestones
 
     while not stop.wait(interval):
         try:
             with app.app_context():
                 delivered = sweep()
                 sweep_stale_runs()
+                try:
+                    remind_overdue_milestones()
+                except Exception:
+                    logger.exception("Overdue milestone reminders failed; trying again in %s s", interval)
             if delivered:
                 click.echo(f"{datetime.now(UTC):%H:%M:%S} Outbox sweep delivered {delivered} message(s)")
         except Exception:

@@ -131,6 +131,24 @@ class Config:
 
     FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION = False
     SOCKETIO_MESSAGE_QUEUE: str | None = os.environ.get("REDIS_URL") or None
+    # Other origins allowed to open the project channel's socket (comma-separated); this site always is.
+    SOCKETIO_ALLOWED_ORIGINS = tuple(o.strip() for o in os.environ.get("SOCKETIO_ALLOWED_ORIGINS", "").split(",")
+                                     if o.strip())
+
+    # Project workspace (issue 6): files, previews, video calls.
+    PROJECT_FILE_MAX_MB = parse_int("PROJECT_FILE_MAX_MB", 100)
+    CAD_PREVIEW_TIMEOUT_SECONDS = parse_int("CAD_PREVIEW_TIMEOUT_SECONDS", 120)
+    CAD_PREVIEW_MEMORY_MB = parse_int("CAD_PREVIEW_MEMORY_MB", 1536)
+    # Zoom (Server-to-Server OAuth) when all three are set; otherwise a room link that needs no account.
+    ZOOM_ACCOUNT_ID = os.environ.get("ZOOM_ACCOUNT_ID", "")
+    ZOOM_CLIENT_ID = os.environ.get("ZOOM_CLIENT_ID", "")
+    ZOOM_CLIENT_SECRET = os.environ.get("ZOOM_CLIENT_SECRET", "")
+    ZOOM_OAUTH_BASE = os.environ.get("ZOOM_OAUTH_BASE", "https://zoom.us")
+    ZOOM_API_BASE = os.environ.get("ZOOM_API_BASE", "https://api.zoom.us/v2")
+    ZOOM_HOST_USER = os.environ.get("ZOOM_HOST_USER", "me")
+    ZOOM_WEBHOOK_SECRET = os.environ.get("ZOOM_WEBHOOK_SECRET", "")
+    VIDEO_LINK_BASE = os.environ.get("VIDEO_LINK_BASE", "https://meet.jit.si")
+    VIDEO_ROOM_PREFIX = os.environ.get("VIDEO_ROOM_PREFIX", "PlasticonnectHub")
 
     # Jobs (issue 3): attachments per job and the quality-control fee.
     JOB_ATTACHMENT_MAX_MB = 100

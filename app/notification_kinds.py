@@ -299,4 +299,48 @@ KINDS: dict[str, Kind] = {
         _l("Contract %(contract)s was cancelled"),
         _l("The hub cancelled contract %(contract)s for “%(job)s”. Reason: %(reason)s"),
     ),
+    # The project workspace (issue 6)
+    "project.contact_masked": Kind(
+        _l("Contact details masked in project %(project)s"),
+        _l("A message in project %(project)s contained %(count)s contact detail(s); the other side saw them "
+           "masked. Open the channel to read the original."),
+    ),
+    "project.file_shared": Kind(
+        _l("New file in project %(project)s"),
+        _l("%(name)s (version %(number)s) was shared in project %(project)s."),
+    ),
+    "project.call_scheduled": Kind(
+        _l("Video call for project %(project)s"),
+        _l("A video call “%(topic)s” is scheduled for %(when)s (UTC). The join link is in the project channel."),
+    ),
+    "project.progress": Kind(
+        _l("Progress on project %(project)s"),
+        _l("The expert reports %(percent)s %% on “%(milestone)s”: %(text)s"),
+    ),
+    "project.task_assigned": Kind(
+        _l("A task for you in project %(project)s"),
+        _l("“%(task)s” on milestone “%(milestone)s” is assigned to you (due %(due)s)."),
+    ),
+    "project.milestone_overdue_expert": Kind(
+        _l("Milestone overdue in project %(project)s"),
+        _l("Milestone “%(milestone)s” was due on %(due)s and is not done yet. Please post a progress update "
+           "or tell the hub when it will be ready."),
+    ),
+    "project.milestone_overdue_manager": Kind(
+        _l("Overdue milestone in project %(project)s"),
+        _l("Milestone “%(milestone)s” of project %(project)s was due on %(due)s and is not done."),
+    ),
+    "qc.assigned": Kind(
+        _l("Quality control for project %(project)s"),
+        _l("Plasticonnect Hub asks you to review the deliverables of project %(project)s as its "
+           "quality-control expert. Read and sign the NDA to join the project."),
+    ),
+    "qc.joined": Kind(
+        _l("The QC expert joined project %(project)s"),
+        _l("Expert %(pseudonym)s signed the NDA and joined project %(project)s for quality control."),
+    ),
+    "qc.removed": Kind(
+        _l("Quality control of project %(project)s ended"),
+        _l("Plasticonnect Hub ended your quality-control assignment on project %(project)s. Reason: %(reason)s"),
+    ),
 }

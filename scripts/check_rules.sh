@@ -73,7 +73,7 @@ done < <(grep -rnIE "$CDN|$REMOTE_ASSET" templates app/templates app/static stat
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     minified="$(git ls-files -- '*.min.js' '*.min.css'; git ls-files --others --exclude-standard -- '*.min.js' '*.min.css')"
 else
-    minified="$(find . -path ./.venv -prune -o -path ./node_modules -prune -o \( -name '*.min.js' -o -name '*.min.css' \) -print)"
+    minified="$(find . -path ./.venv -prune -o -path ./node_modules -prune -o -path ./app/static/vendor -prune -o \( -name '*.min.js' -o -name '*.min.css' \) -print)"
 fi
 while IFS= read -r hit; do
     [ -n "$hit" ] && violation "$hit: minified files are not committed"

@@ -437,3 +437,27 @@ def contract(job_obj: Any = None, expert_obj: ExpertProfile | None = None, *, ex
     c = open_contract(o, fwd, actor=hub)
     db.session.flush()
     return c
+
+
+# Projects (steps 7–8) ------------------------------------------------------------------------
+
+
+def project(contract_obj: Any = None, *, manager: User | None = None, members: int = 1,
+            milestones: tuple[tuple[str, int], ...] = (("Study", 40), ("Report", 60))) -> Any:
+    """A funded contract's project, started as funding starts it (members, milestones, welcome message).
+
+    ``members`` company users (the first an owner) are on it with the expert and the hub manager.
+    """
+    from app.models import FundingMethod, OfferStatus
+    from app.services.escrow import _fund
+
+    staff = manager or admin(totp_enabled_at=_now())
+    if contract_obj is None:
+        j = job()
+        for i in range(members):
+            company_user(j.company, owner=i == 0)
+        o = offer(j, status=OfferStatus.ACCEPTED, milestones=milestones)
+        contract_obj = signed_contract(o, actor=staff)
+    p = _fund(contract_obj, FundingMethod.BANK_TRANSFER, actor=staff, manager=staff, external_ref=None)
+    db.session.flush()
+    return p

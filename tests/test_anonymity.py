@@ -25,6 +25,7 @@ from app.models import (
     EmployerRelation,
     ExpertEmployer,
     ExpertiseLevel,
+    ExpertProfile,
     ExpertSkill,
     JobAttachment,
     JobStatus,
@@ -65,13 +66,13 @@ def _offer_input() -> offers.OfferInput:
     )
 
 
-def _build(f: Any, *, with_contract: bool = False) -> tuple[dict[str, Any], list[str]]:
+def _build(f: Any, *, with_contract: bool = False, qc_requested: bool = False) -> tuple[dict[str, Any], list[str]]:
     canaries: list[str] = []
     company = f.company(name="Formteile Weber GmbH")
     owner = f.company_user(company, owner=True)
     member = f.company_user(company, owner=False)
     admin = f.admin(totp_enabled_at=datetime.now(UTC))
-    job = f.job(company, status=JobStatus.PENDING_REVIEW, created_by=owner, skills=2)
+    job = f.job(company, status=JobStatus.PENDING_REVIEW, created_by=owner, skills=2, qc_requested=qc_requested)
     data = f.pdf_bytes()
     from app.integrations.storage import get_storage
 
@@ -94,10 +95,75 @@ def _build(f: Any, *, with_contract: bool = False) -> tuple[dict[str, Any], list
         jobs.accept_job_confidentiality(job.id, actor=actor)
         made.append(offers.submit_offer(job.id, actor=actor, data=_offer_input()).id)
     ids = {"job_id": job.id, "attachment_id": attachment.id, "owner": owner.id, "member": member.id,
-           "company_id": company.id, "offer_id": made[0]}
+           "company_id": company.id, "offer_id": made[0], "expert_ids": [e.id for e in experts]}
     if with_contract:
         ids.update(_negotiate_sign_and_fund(made, owner=owner, admin=admin, experts=experts, canaries=canaries))
     return ids, canaries
+
+
+def _step_with_author(author: str, organization: str) -> bytes:
+    """A STEP file whose header names its author and organization, as CAD systems write them."""
+    from pathlib import Path
+
+    data = (Path(__file__).parent / "fixtures" / "cad" / "block_40x30x10_hole.step").read_bytes()
+    return re.sub(rb"FILE_NAME\((.*?)\);", lambda m: (
+        b"FILE_NAME('C:/Users/" + author.encode() + b"/part.step','2026-01-01T00:00:00',('" + author.encode()
+        + b"'),('" + organization.encode() + b"'),'CAD 1.0','CAD','');"), data, count=1, flags=re.S)
+
+
+def _work_in_the_workspace(ids: dict[str, Any], *, admin: Any, experts: list[Any],
+                           canaries: list[str]) -> dict[str, Any]:
+    """Steps 7–8 through the real services: the expert and a QC expert work in the project's workspace."""
+    from app.models import Project, ProjectFileVersion, ProjectMilestone, ProjectTask, VideoCall
+    from app.services import project_calls, project_files, project_plan, projects, qc, uow
+    from app.services.uploads import Upload
+
+    expert_user = db.session.get(User, experts[0].user_id)
+    qc_user = db.session.get(User, experts[1].user_id)
+    project = db.session.scalar(sa.select(Project).where(Project.contract_id == ids["contract_id"]))
+    name, mail, employer = canaries[0], canaries[1], canaries[2]
+    projects.post_message(project, expert_user, f"Write to {mail}@experts.example or call +49 170 555 0123.")
+    projects.post_message(project, expert_user, f"My colleague at {mail} dot com can help too.")
+    uow.commit()
+    project_files.upload_file(project.id, actor=expert_user, title="Insert geometry",
+                              upload=Upload("insert.step", _step_with_author(name, f"{employer} Spritzguss AG")))
+    project_files.upload_file(project.id, actor=expert_user, title="Interim report",
+                              upload=Upload("report.pdf", _pdf_with_author(name)))
+    uow.commit()
+    milestone = db.session.scalars(sa.select(ProjectMilestone).where(ProjectMilestone.project_id == project.id)
+                                   .order_by(ProjectMilestone.position)).first()
+    assert milestone is not None
+    project_plan.post_progress(project.id, actor=expert_user, milestone_id=milestone.id, percent=40,
+                               text=f"DOE done; details from {mail}@experts.example")
+    project_plan.add_task(project.id, actor=expert_user, milestone_id=milestone.id, title="Send 20 sample parts",
+                          assignee_id=ids["owner"], due_date=None)
+    uow.commit()
+    project_calls.schedule_call(project.id, actor=expert_user, topic="Review of the DOE",
+                                starts_at=datetime.now(UTC) + timedelta(days=1), duration_minutes=45,
+                                agenda=f"Questions to {mail}@experts.example")
+    uow.commit()
+    assignment = qc.assign_qc(project.id, actor=admin, expert_id=experts[1].id, fee_minor=0)
+    uow.commit()
+    qc.sign_qc_nda(assignment.id, actor=qc_user, typed_name=qc_user.full_name, document_sha256=assignment.nda_sha256,
+                   ip="192.0.2.7", user_agent="test")
+    uow.commit()
+    projects.post_message(project, qc_user, "Quality control here: I will review the deliverables.")
+    uow.commit()
+    version = db.session.scalar(sa.select(ProjectFileVersion).order_by(ProjectFileVersion.id))
+    assert version is not None
+    return {
+        "project_id": project.id, "version_id": version.id, "file_id": version.file_id,
+        "milestone_id": milestone.id,
+        "task_id": db.session.scalar(sa.select(ProjectTask.id).where(ProjectTask.project_id == project.id)),
+        "call_id": db.session.scalar(sa.select(VideoCall.id).where(VideoCall.project_id == project.id)),
+        "expert_price": ids["expert_price"],
+    }
+
+
+def _pdf_with_author(author: str) -> bytes:
+    from tests import factories
+
+    return factories.pdf_bytes(metadata={"/Author": author, "/Creator": author})
 
 
 def _negotiate_sign_and_fund(made: list[int], *, owner: Any, admin: Any, experts: list[Any],
@@ -169,6 +235,8 @@ def _crawl(app: Any, client: Any, ids: dict[str, Any]) -> dict[str, bytes]:
         "term_id": 1,
         "token": "x",
         "filename": "css/hub.css",
+        **{k: ids[k] for k in ("project_id", "file_id", "version_id", "milestone_id", "task_id", "call_id")
+           if k in ids},
     }
     seen: dict[str, bytes] = {}
     for rule in app.url_map.iter_rules():
@@ -179,7 +247,8 @@ def _crawl(app: Any, client: Any, ids: dict[str, Any]) -> dict[str, bytes]:
         if rule.endpoint.startswith("contracts.") and "document_id" in rule.arguments:
             args["document_id"] = ids.get("document_id_contract", 1)
         url = rule.build(args, append_unknown=False)[1]
-        urls = [url] + ([f"{url}?which={w}" for w in ("sealed", "certificate")] if url.endswith("/download") else [])
+        urls = [url] + ([f"{url}?which={w}" for w in ("sealed", "certificate")]
+                        if url.endswith("/download") and rule.endpoint.startswith("contracts.") else [])
         for one in urls[1:]:
             extra = client.get(one)
             seen[f"GET {one} -> {extra.status_code}"] = _readable(extra)
@@ -192,12 +261,30 @@ def _crawl(app: Any, client: Any, ids: dict[str, Any]) -> dict[str, bytes]:
     return seen
 
 
-@pytest.mark.parametrize("with_contract", [False, True], ids=["offers", "negotiated-signed-funded"])
-def test_no_identifying_detail_of_an_expert_reaches_the_company(app, f, with_contract):
-    ids, canaries = _build(f, with_contract=with_contract)
+@pytest.mark.parametrize(("with_contract", "with_workspace"), [(False, False), (True, False), (True, True)],
+                         ids=["offers", "negotiated-signed-funded", "project-workspace"])
+def test_no_identifying_detail_of_an_expert_reaches_the_company(app, f, with_contract, with_workspace):
+    ids, canaries = _build(f, with_contract=with_contract, qc_requested=with_workspace)
+    seen: dict[str, bytes] = {}
+    if with_workspace:  # the company's live connection is open while the expert and a QC expert work
+        from app.extensions import socketio
+        from app.models import Project
+
+        http = login(app.test_client(), db.session.get(User, ids["owner"]))
+        project_id = db.session.scalar(sa.select(Project.id).where(Project.contract_id == ids["contract_id"]))
+        sio = socketio.test_client(app, flask_test_client=http)
+        assert sio.emit("join", {"project_id": project_id}, callback=True)["ok"] is True
+        admin = db.session.scalar(sa.select(User).where(User.role == "admin"))
+        experts = [db.session.get(ExpertProfile, i) for i in ids["expert_ids"]]
+        ids.update(_work_in_the_workspace(ids, admin=admin, experts=experts, canaries=canaries))
+        events = sio.get_received()
+        assert sum(e["name"] == "message" for e in events) >= 5, events
+        seen["socket events to the company"] = repr(events).encode()
+        sio.disconnect()
+        hub_page = login(app.test_client(), admin).get(f"/projects/{project_id}").get_data(as_text=True)
+        assert f"{canaries[1]}@experts.example" in hub_page  # the hub reads the original: masking stopped it
     assert len(canaries) == 8
     pattern = re.compile("|".join(map(re.escape, canaries)).encode())
-    seen: dict[str, bytes] = {}
     for who in ("owner", "member"):
         client = app.test_client()
         login(client, db.session.get(User, ids[who]))
@@ -218,6 +305,11 @@ def test_no_identifying_detail_of_an_expert_reaches_the_company(app, f, with_con
         price = ids["expert_price"].encode()
         leaks = [k for k, body in seen.items() if price in body]
         assert leaks == [], f"the expert's price reached the company: {leaks}"
+    if with_workspace:  # ... and the workspace: channel, files and their downloads, plan, calls
+        for path in (f"/projects/{ids['project_id']}", f"/projects/{ids['project_id']}/files",
+                     f"/projects/{ids['project_id']}/plan", f"/projects/{ids['project_id']}/calls",
+                     f"/projects/files/versions/{ids['version_id']}/download"):
+            assert any(f"{path} -> 200" in k for k in seen), (path, sorted(seen))
     assert any("/company/jobs/" in key and "-> 200" in key for key in seen)
     assert mails, "the company got e-mails along the flow (publication)"
     hits = {key: sorted({m.decode() for m in pattern.findall(body)}) for key, body in seen.items()

@@ -47,6 +47,11 @@ BOARD_JOB = "board_job"  # a published public job: approved experts; unverified 
 BOARD_FILE = "board_file"  # an attachment: experts who accepted the terms (none have here) -> 404; others refused
 # The approved expert's own object (offer, invitation): other experts 404; companies, admins refused.
 EXPERT_OBJECT = "expert_object"
+# The project workspace: company A's project with the expert, managed by the admin.
+PROJECT = "project"  # every member (company A's users, the expert, the hub); others 404
+PROJECT_WORK = "project_work"  # the expert and the hub; company A's users 403; others 404
+PROJECT_HUB = "project_hub"  # the hub only; the other members 403; others 404
+QC_OBJECT = "qc_object"  # the QC expert of the assignment and the hub; others 404
 
 POLICY: dict[str, str] = {
     "static": PUBLIC,
@@ -138,6 +143,15 @@ POLICY: dict[str, str] = {
     "contracts.expert_preview": EXPERT_OBJECT,
     "contracts.expert_sign": EXPERT_OBJECT,
     "contracts.verify": PUBLIC,
+    "projects.index": LOGIN,
+    **{f"projects.{n}": PROJECT for n in (
+        "channel", "messages", "post_message", "mark_read", "search", "files", "upload", "upload_version",
+        "download", "inline", "model", "preview", "plan", "calls", "schedule_call")},
+    **{f"projects.{n}": PROJECT_WORK for n in (
+        "progress", "add_task", "start_milestone", "complete_milestone", "edit_task",
+        "task_status")},  # the world's task has no assignee: company users may not move it
+    **{f"projects.{n}": PROJECT_HUB for n in ("reopen_milestone", "host", "cancel_call")},
+    **{f"projects.{n}": QC_OBJECT for n in ("qc_nda", "qc_sign", "qc_download")},
     "payments.pay": COMPANY_OBJECT,
     "payments.pay_by_card": COMPANY_OBJECT,
     "payments.paid": COMPANY_OBJECT,
@@ -264,6 +278,7 @@ def _world(f: Any) -> dict[str, Any]:
                       subcontract_document_id=docs[ContractDocumentKind.SUBCONTRACT], side="company")
     db.session.flush()
     extra_args["negotiation_message_id"] = message.id
+    extra_args.update(_projects_world(f, company_a, expert, admin))
     db.session.commit()
     return {
         "users": {
@@ -293,6 +308,43 @@ def _world(f: Any) -> dict[str, Any]:
             **extra_args,
         },
     }
+
+
+def _projects_world(f: Any, company_a: Any, expert: Any, admin: Any) -> dict[str, int]:
+    """A funded project of company A with the expert: a file version, a task, a call, a QC assignment."""
+    from app.models import (
+        JobStatus,
+        OfferStatus,
+        ProjectFile,
+        ProjectFileVersion,
+        ProjectMilestone,
+        ProjectTask,
+        QcAssignment,
+        VideoCall,
+        VideoProviderName,
+    )
+
+    job = f.job(company_a, status=JobStatus.AWARDED, qc_requested=True)
+    offer = f.offer(job, expert, status=OfferStatus.ACCEPTED, milestones=(("Study", 40), ("Report", 60)))
+    project = f.project(f.signed_contract(offer, actor=admin), manager=admin)
+    milestone = db.session.scalars(sa.select(ProjectMilestone).where(ProjectMilestone.project_id == project.id)
+                                   .order_by(ProjectMilestone.position)).first()
+    file = ProjectFile(project_id=project.id, title="Drawing", created_by_id=expert.user_id, version_count=1)
+    db.session.add(file)
+    db.session.flush()
+    version = ProjectFileVersion(file_id=file.id, number=1, storage_key="matrix-project-file",
+                                 original_name="drawing.pdf", file_type="pdf", content_type="application/pdf",
+                                 size_bytes=10, sha256="0" * 64, uploaded_by_id=expert.user_id)
+    task = ProjectTask(project_id=project.id, milestone_id=milestone.id, title="Send samples",
+                       created_by_id=admin.id)
+    call = VideoCall(project_id=project.id, provider=VideoProviderName.LINK, topic="Kick-off",
+                     starts_at=utcnow(), join_url="https://meet.example/room", created_by_id=admin.id)
+    qc = QcAssignment(project_id=project.id, expert_id=expert.id, assigned_by_id=admin.id,
+                      nda_storage_key="matrix-qc-nda", nda_sha256="0" * 64)
+    db.session.add_all([version, task, call, qc])
+    db.session.flush()
+    return {"project_id": project.id, "file_id": file.id, "version_id": version.id, "milestone_id": milestone.id,
+            "task_id": task.id, "call_id": call.id, "assignment_id": qc.id}
 
 
 def _tickets_world(f: Any, company_a: Any, owner_a: Any, job: Any) -> dict[str, int]:
@@ -357,6 +409,14 @@ def _expected(policy: str, principal: str, endpoint: str) -> Callable[[int], boo
         return "notfound" if principal == "expert_pending" else "deny"
     if policy == FILE_OBJECT:
         return ok if principal in {"owner_a", "member_a", "admin"} else "notfound"
+    if policy in {PROJECT, PROJECT_WORK, PROJECT_HUB}:
+        members = {PROJECT: {"owner_a", "member_a", "expert", "admin"}, PROJECT_WORK: {"expert", "admin"},
+                   PROJECT_HUB: {"admin"}}[policy]
+        if principal in members:
+            return ok
+        return "deny" if principal in {"owner_a", "member_a", "expert"} else "notfound"
+    if policy == QC_OBJECT:
+        return ok if principal in {"expert", "admin"} else "notfound"
     if policy == ADMIN_FILE:
         return ok if principal == "admin" else "notfound_or_deny"
     raise AssertionError(policy)

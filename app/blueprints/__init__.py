@@ -20,10 +20,11 @@ def register_blueprints(app: Flask) -> None:
         offers,
         payments,
         portal,
+        projects,
         tickets,
         webhooks,
     )
 
     for module in (health, auth, portal, company, company_jobs, company_offers, tickets, expert, board, offers, files,
-                   payments, webhooks, contracts):
+                   payments, webhooks, contracts, projects):
         app.register_blueprint(module.bp)

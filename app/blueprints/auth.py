@@ -34,6 +34,7 @@ from app.exceptions import DomainError, ValidationFailed
 from app.extensions import db, limiter
 from app.login import current_token, log_in, log_out
 from app.models import User
+from app.realtime import disconnect_user
 from app.security import login_required, public, safe_next
 from app.services import accounts
 from forms.auth import (
@@ -183,8 +184,10 @@ def two_factor() -> ResponseReturnValue:
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
-    """End this session (the cookie stops working, even if replayed)."""
+    """End this session (the cookie stops working, even if replayed) and its project-channel connections."""
+    user_id = current_user.id
     log_out()
+    disconnect_user(user_id)
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 

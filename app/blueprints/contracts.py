@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -25,7 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import policies
 from app.exceptions import DomainError, NotFound, PermissionDenied
 from app.extensions import db, limiter
-from app.models import Contract, ContractDocument, ContractStatus, Role, User
+from app.models import Contract, ContractDocument, ContractStatus, Project, Role, User
 from app.security import DOWNLOAD_CSP, PREVIEW_CSP, allow_same_origin_framing, public, roles_required
 from app.services import contracts, uow
 from forms.contracts import (
@@ -88,7 +89,13 @@ def _render(contract: Contract, template: str, *, bound: dict[int, SignForm] | N
     if (page.reader_is_company and contract.status is ContractStatus.SIGNED
             and "payments.pay" in current_app.view_functions):
         pay_url = url_for("payments.pay", contract_id=contract.id)
-    return render_template(template, page=page, contract=contract, forms=forms, pay_url=pay_url, **LABELS), status
+    project_url = None
+    if contract.status is ContractStatus.FUNDED and "projects.channel" in current_app.view_functions:
+        project_id = db.session.scalar(sa.select(Project.id).where(Project.contract_id == contract.id))
+        if project_id is not None:
+            project_url = url_for("projects.channel", project_id=project_id)
+    return render_template(template, page=page, contract=contract, forms=forms, pay_url=pay_url,
+                           project_url=project_url, **LABELS), status
 
 
 def _sign(document_id: int, *, template: str, endpoint: str) -> ResponseReturnValue:

@@ -628,3 +628,73 @@ def render_completion_certificate(data: CompletionCertificate) -> bytes:
         footer=_footer(data.document_reference, template),
         created=data.sealed_at,
     )
+
+
+# Quality control (issue 6) ---------------------------------------------------------------
+# Appended so that the renderers above stay byte-for-byte what they were.
+
+from app.documents.templates import QC_NDA_KIND, QcNdaData, get_qc_nda_template  # noqa: E402
+
+
+def _qc_signature_blocks(template: DocumentTemplate, hub: Party, expert: Party) -> list[Flowable]:
+    """The expert's click-wrap signature lines, and the hub's seal in place of a typed name."""
+    s = _styles()
+    cells: list[list[Flowable]] = [
+        [
+            Paragraph("FOR THE HUB", s.label),
+            Paragraph(escape(hub.name), s.cell_bold),
+            Spacer(1, 6 * mm),
+            Paragraph("Electronic seal of the Hub, applied after the Expert's signature", s.label),
+        ],
+        [
+            Paragraph("THE EXPERT", s.label),
+            Paragraph(escape(expert.name), s.cell_bold),
+            Spacer(1, 6 * mm),
+            Paragraph("Name typed as signature", s.label),
+            Paragraph("_" * 30, s.cell),
+            Spacer(1, 3 * mm),
+            Paragraph("Date and time (UTC)", s.label),
+            Paragraph("_" * 30, s.cell),
+        ],
+    ]
+    return [
+        KeepTogether(
+            [
+                Paragraph("Signatures", s.heading),
+                Paragraph(escape(template.closing), s.small),
+                _grid(cells, columns=2),
+            ]
+        )
+    ]
+
+
+def render_qc_nda(data: QcNdaData) -> bytes:
+    """The NDA between the hub and a project's quality-control expert (by pseudonym only; no price)."""
+    template = get_qc_nda_template(data.template_version)
+    s = _styles()
+    expert = Party.expert_pseudonym(data.expert_pseudonym)
+    values = {
+        "job_title": data.job_title,
+        "reference": data.reference,
+        "expert": expert_display_name(data.expert_pseudonym),
+    }
+    label = f"{QC_NDA_KIND} {template.version}"
+    story = _header(
+        template,
+        _subtitle(
+            (f"Contract reference {data.reference}", f"Date {format_day(data.issued_at.astimezone(UTC).date())}"),
+            (f"Template {label}",),
+        ),
+    )
+    story += _parties([("Hub", data.hub), ("Expert", expert)])
+    story += [Paragraph(_fill(p, values), s.body) for p in template.preamble]
+    story += _clauses(template.clauses, values)
+    story.append(Spacer(1, 4 * mm))
+    story += _qc_signature_blocks(template, data.hub, expert)
+    return _build(
+        story,
+        title=f"{template.title} {data.reference}",
+        subject=data.job_title,
+        footer=f"{data.reference} · {template.title} · template {label} · {HUB_NAME}",
+        created=data.issued_at,
+    )

@@ -722,3 +722,152 @@ def current_template(kind: TemplateKind | str) -> DocumentTemplate:
 def template_versions(kind: TemplateKind | str) -> list[str]:
     """Every version of ``kind``, oldest first."""
     return sorted(version for (k, version) in TEMPLATES if k == TemplateKind(kind))
+
+
+# Quality control (issue 6) -------------------------------------------------------------------
+#
+# The NDA between the hub and a project's quality-control expert. It has its own registry so
+# that the templates above (and the versions listed for them) stay exactly as they are.
+
+
+@dataclass(frozen=True)
+class QcNdaData:
+    """What fills the quality-control NDA: the project by job title and contract reference, the expert by pseudonym.
+
+    No price of any kind: the QC expert never learns the client price, and the
+    QC fee is agreed with the hub outside this document. ``issued_at`` is when
+    the hub assigned the expert (rendering is deterministic).
+    """
+
+    reference: str
+    job_title: str
+    hub: Party
+    expert_pseudonym: str
+    issued_at: datetime
+    template_version: str = VERSION_2026_12
+
+    def __post_init__(self) -> None:
+        if not self.reference.strip() or not self.job_title.strip():
+            raise ValueError("reference and job_title must not be empty")
+        if not self.expert_pseudonym.strip():
+            raise ValueError("expert_pseudonym must not be empty")
+        if self.hub.pseudonymous:
+            raise ValueError("the hub signs with its real identity")
+        _require_aware("issued_at", self.issued_at)
+
+
+QC_NDA_KIND = "qc-nda"  # how the footer names the template (the kind is not a TemplateKind)
+
+QC_NDA_2026_12 = DocumentTemplate(
+    kind=TemplateKind.NDA,
+    version=VERSION_2026_12,
+    title="Non-Disclosure Agreement for Quality Control",
+    preamble=(
+        "This non-disclosure agreement is made between the Hub and the Expert named above. The Hub has contracted "
+        "with one of its clients (the “Client”) for the job “$job_title” (contract reference $reference) and engages "
+        "the Expert as an independent quality-control reviewer of the work done on it (the “Project”).",
+    ),
+    clauses=(
+        Clause(
+            "Purpose",
+            (
+                "The Expert reviews the deliverables of the Project for the Hub and reports to the Hub through the "
+                "Hub's platform. For this purpose the Expert takes part in the Project's private channel, under the "
+                "pseudonym <b>$expert</b>, as the Hub's quality-control expert.",
+                "The Expert acts for the Hub only. The Expert has no contract with the Client or with the expert who "
+                "performs the Project, and gives them no instructions.",
+            ),
+        ),
+        Clause(
+            "Confidential information",
+            (
+                "“Confidential Information” means all information that the Expert receives in connection with the "
+                "Project, in any form, including drawings, CAD data, process parameters, material data, samples, "
+                "deliverables, messages and files of the Project's channel, the Client's business information, and "
+                "the identity of anyone who takes part in the Project under a pseudonym.",
+            ),
+        ),
+        Clause(
+            "Obligations",
+            (
+                "The Expert shall (a) use Confidential Information only for the review of the Project; (b) not "
+                "disclose it to anyone; (c) not copy it beyond what the review needs; and (d) protect it with at "
+                "least reasonable care, and no less care than the Expert applies to their own confidential "
+                "information.",
+                "The Expert shall not contact the Client, its staff or the Project's expert outside the Hub's "
+                "platform, nor offer them services directly, during the Project and for twenty-four (24) months "
+                "after it.",
+            ),
+        ),
+        Clause(
+            "Exceptions",
+            (
+                "These obligations do not apply to information that the Expert can show (a) was publicly known, or "
+                "became publicly known through no fault of the Expert; (b) was already lawfully known to the Expert; "
+                "(c) was lawfully received from a third party without a duty of confidentiality; or (d) was developed "
+                "independently of the Confidential Information.",
+                "Disclosure required by law, a court or an authority is permitted. Where the law allows, the Expert "
+                "informs the Hub beforehand.",
+            ),
+        ),
+        Clause(
+            "Pseudonym",
+            (
+                "The Hub presents the Expert to the Client and to the Project's expert only as <b>$expert</b>. The "
+                "Expert shall not disclose to them, directly or indirectly, their name, contact details, employer or "
+                "any other information that identifies them. The Hub keeps the Expert's identity confidential.",
+            ),
+        ),
+        Clause(
+            "Conflicts of interest",
+            (
+                "The Expert confirms having declared to the Hub every current or former employment and every "
+                "relation with the Client, its competitors or its suppliers that could cause a conflict of interest, "
+                "and shall declare without delay any such relation that arises during the Project.",
+            ),
+        ),
+        Clause(
+            "End of the assignment",
+            (
+                "The Hub may end the quality-control assignment at any time; the Expert's access to the Project ends "
+                "at the same time. At the end of the assignment, and in any case at the end of the Project, the "
+                "Expert returns or deletes the Confidential Information. Copies that must be kept by law or that are "
+                "held in routine back-ups may be kept and remain confidential.",
+            ),
+        ),
+        Clause(
+            "Term",
+            (
+                "This agreement applies from the Expert's signature and ends five (5) years after the end of the "
+                "Project. The obligations for trade secrets continue for as long as the information remains a trade "
+                "secret.",
+            ),
+        ),
+        Clause(
+            "Electronic signature and seal",
+            (
+                "The Expert signs this document electronically on the Plasticonnect Hub platform by typing their "
+                "name. The Hub records the signer, the time (UTC), the IP address, the user agent, the typed name and "
+                "the SHA-256 fingerprint of the exact document signed.",
+                "The Hub then seals the signed document with its electronic seal, which stands for the Hub's "
+                "signature. Any change made to the sealed document afterwards can be detected.",
+            ),
+        ),
+        Clause("Final provisions", (_SEVERABILITY, _GOVERNING_LAW)),
+    ),
+    closing="Signed electronically by the Expert on the Plasticonnect Hub platform and sealed by the Hub.",
+)
+
+QC_NDA_TEMPLATES: dict[str, DocumentTemplate] = {QC_NDA_2026_12.version: QC_NDA_2026_12}
+QC_NDA_CURRENT_VERSION = VERSION_2026_12
+
+
+def get_qc_nda_template(version: str) -> DocumentTemplate:
+    """The quality-control NDA in ``version``.
+
+    :raises UnknownTemplate: no such version.
+    """
+    try:
+        return QC_NDA_TEMPLATES[version]
+    except KeyError as exc:
+        raise UnknownTemplate(f"no quality-control NDA template version {version!r}") from exc

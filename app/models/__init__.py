@@ -71,6 +71,24 @@ from app.models.offers import (
 )
 from app.models.outbox import OutboxMessage
 from app.models.payments import CheckoutPurpose, CheckoutSession, CheckoutSessionState, ProviderEvent
+from app.models.projects import (
+    Audience,
+    MessageKind,
+    MilestoneStatus,
+    PreviewStatus,
+    ProgressUpdate,
+    ProjectFile,
+    ProjectFileVersion,
+    ProjectMessage,
+    ProjectMilestone,
+    ProjectReadMark,
+    ProjectTask,
+    QcAssignment,
+    QcStatus,
+    TaskStatus,
+    VideoCall,
+    VideoProviderName,
+)
 from app.models.tickets import CatalogTicket, CatalogTicketMessage, TicketKind, TicketStatus, catalog_ticket_terms
 from app.models.users import LoginAttempt, User, UserSession
 
@@ -165,4 +183,21 @@ __all__ = [
     "Signature",
     "SignerRole",
     "ThreadSide",
+    # the project workspace (issue 6)
+    "Audience",
+    "MessageKind",
+    "MilestoneStatus",
+    "PreviewStatus",
+    "ProgressUpdate",
+    "ProjectFile",
+    "ProjectFileVersion",
+    "ProjectMessage",
+    "ProjectMilestone",
+    "ProjectReadMark",
+    "ProjectTask",
+    "QcAssignment",
+    "QcStatus",
+    "TaskStatus",
+    "VideoCall",
+    "VideoProviderName",
 ]

@@ -231,6 +231,7 @@ class ProjectMember(Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     role: Mapped[ProjectRole] = mapped_column(enum_column(ProjectRole, 16))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a QC expert who left keeps the row
 
     project: Mapped[Project] = relationship(back_populates="members")
     user: Mapped[User] = relationship()

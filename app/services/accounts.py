@@ -752,8 +752,16 @@ def suspend_user(user_id: int, *, actor: User, reason: str) -> User:
     sessions.revoke_all(user)
     _audit("user.suspended", user, actor=actor, reason=reason)
     notifications.notify(user, "account.suspended", reason=reason)
+    uow.after_commit(_disconnect_sockets, user.id)
     uow.commit()
     return user
+
+
+def _disconnect_sockets(user_id: int) -> None:
+    """End the suspended user's project-channel connections on every server process."""
+    from app.realtime import disconnect_user
+
+    disconnect_user(user_id)
 
 
 def reinstate_user(user_id: int, *, actor: User) -> User:

@@ -82,7 +82,7 @@ from app.models import (
     User,
 )
 from app.models.mixins import utcnow
-from app.services import audit, ledger, notifications, uow
+from app.services import audit, ledger, notifications, projects, uow
 from app.services.transitions import transition
 from app.workflows.contracts import CONTRACT_WORKFLOW
 
@@ -476,6 +476,7 @@ def _fund(
             seen.add(user.id)
             db.session.add(ProjectMember(project_id=project.id, user_id=user.id, role=role, added_at=now))
     db.session.flush()
+    projects.start_workspace(project, contract.offer_version, client_price_minor=contract.client_price_minor)
 
     get_storage().put(receipt_key(contract.id), _render_receipt(contract), content_type="application/pdf")
 

@@ -18,7 +18,7 @@ from werkzeug.routing import Rule
 
 from admin_views.base import StaffOnly
 from app.extensions import db
-from app.models import CompanyInvitation, EmailMessage, JobStatus, OutboxMessage, User
+from app.models import CompanyInvitation, EmailMessage, JobStatus, OutboxMessage, QcAssignment, User
 from app.services import audit, uow
 from tests.admin_views.conftest import company_case, expert_case, snapshot
 from tests.admin_views.test_jobs import make_job_attachment
@@ -97,10 +97,16 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
         "matching": job.id,
         "offers": (an_offer := f.offer(expert_obj=expert.expert)).id,
         "admin_contracts": (contract := f.contract(expert_obj=expert.expert)).id,
+        "admin_projects": (project := f.project()).id,
     }
+    qc = QcAssignment(project_id=project.id, expert_id=expert.expert.id, assigned_by_id=admin.id,
+                      nda_storage_key="walker-qc-nda", nda_sha256="0" * 64)
+    db.session.add(qc)
+    uow.commit()
     return {
         "ids": ids,
         "attachment_ids": {"jobs": job_attachment.id},
+        "assignment_ids": {"admin_projects": qc.id},
         "job_ids": {"offers": an_offer.job_id},
         "document_ids": {"company_verification": company.document.id, "expert_verification": expert.document.id,
                          "admin_contracts": contract.documents[0].id},
@@ -125,6 +131,8 @@ def build_url(app: Flask, rule: Rule, world: dict[str, Any]) -> str:
     for arg in rule.arguments:
         if arg == "document_id":
             values[arg] = world["document_ids"][view]
+        elif arg == "assignment_id":
+            values[arg] = world["assignment_ids"][view]
         elif arg == "attachment_id":
             values[arg] = world["attachment_ids"][view]
         elif arg == "job_id" and view in world["job_ids"]:

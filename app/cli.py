@@ -16,7 +16,7 @@ import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +281,56 @@ DEMO_MORE_EXPERTS: list[tuple[str, str, str, int, list[tuple[CatalogKind, str, E
       (_P, "injection-molding", ExpertiseLevel.SENIOR)],
      [("de", LanguageProficiency.B2), ("cs", LanguageProficiency.NATIVE)], []),
 ]
+# The demo company's running project with the demo expert (``_demo_project``). Days are counted from today.
+DEMO_PROJECT_TITLE = "Cycle-time reduction on a PP closure tool"
+DEMO_PROJECT_JOB: dict[str, Any] = {
+    "category": "problem_solving", "subtype": "process_optimisation", "qc_requested": True,
+    "description": DEMO_PROJECT_TITLE + ": our 16-cavity hot-runner tool for a 38 mm PP flip-top closure runs at "
+    "14.2 s; the customer's volume needs 11 s without losing the hinge or the ovality tolerance.",
+    "scope": "Analyse where the cycle is spent (cooling, hold, mould movements), propose changes to the process "
+    "and, if needed, to the core cooling, prove 11 s in a trial run and document the new process window.",
+    "part_description": "Flip-top closure, 38 mm, PP homopolymer (MFI 12), 4.1 g, film hinge, 1.1 mm wall.",
+    "machine_description": "Engel e-mac 280, 2800 kN, 16-cavity hot runner with pin-point gates (0.8 mm).",
+    "data_available": "Process sheet of the current setting, thermal images of the core, 3 months of cycle data.",
+    "budget_minor": 900000, "currency": "EUR",
+}
+DEMO_PROJECT_SKILLS = (("scientific-molding", ExpertiseLevel.SENIOR),
+                       ("cooling-time-optimisation", ExpertiseLevel.SENIOR),
+                       ("gate-freeze-study", ExpertiseLevel.INTERMEDIATE))
+DEMO_PROJECT_SOLUTION = (
+    "A scientific-molding study of the closure tool: gate-freeze and cooling-time studies on the machine, "
+    "thermal imaging of core and cavity, a revised core cooling layout if the core is the bottleneck, then a "
+    "trial run at 11 s with 2,000 parts measured for ovality and hinge function."
+)
+DEMO_PROJECT_DELIVERABLES = ["Baseline analysis of the current cycle", "Process window at 11 s (setting sheet)",
+                             "Trial report with measurements", "Training of two setters (half a day)"]
+DEMO_PROJECT_PRICE_MINOR = 720000  # the expert's price; the hub adds its fee
+DEMO_PROJECT_DAYS = 35
+DEMO_PROJECT_MILESTONES = (("Baseline and cooling analysis", 10, 30), ("Trial run at 11 s", 24, 40),
+                           ("Final report and setter training", 35, 30))
+# (who writes: company | expert | hub, the text); the hub's note is for the company only.
+DEMO_PROJECT_MESSAGES = (
+    ("company", "Before the trials: would you keep the pin-point gates at 0.8 mm, or should our toolmaker open "
+                "them to 1.0 mm? He has a slot next week."),
+    ("expert", "Keep them at 0.8 mm for now. The gate freezes at 2.1 s, well before cooling ends: the cycle is "
+               "cooling-limited, so a larger gate would only lengthen the hold. The core is where we gain time."),
+    ("expert", "If it is quicker, call me on +49 one seven zero 555 01 23 and we go through the gate together."),
+    ("hub", "A note for you only: please keep every exchange with the expert in this channel (phone numbers are "
+            "hidden on purpose). I will join tomorrow's call; your payment is held in escrow until you accept "
+            "each milestone."),
+)
+DEMO_PROJECT_PROGRESS = ("Baseline measured on 3 shots: 14.2 s cycle, of which 8.5 s cooling. Thermal images show "
+                         "the core 12 K hotter than the cavity behind the gate; next: the cooling-time study.")
+DEMO_PROJECT_TASKS = (("Send 20 sample parts from the last batch", "company", 3),
+                      ("Measure the core and cavity surface temperatures", "expert", 6))
+DEMO_PROJECT_CALL = ("Gate and core cooling review", "Baseline results, gate size, next trial date.")
+DEMO_PROJECT_STL = "closure_insert_v1.stl"
+DEMO_PROJECT_REPORT = ("Baseline report: closure tool cycle time", [
+    "Current cycle: 14.2 s (cooling 8.5 s, hold 2.4 s, mould movements 3.3 s).",
+    "Gate freeze measured at 2.1 s: the hold can be shortened to 2.3 s.",
+    "Core 12 K hotter than the cavity behind the gate: the core cooling limits the cycle.",
+    "Next: cooling-time study, then a trial at 11 s.",
+])
 
 
 def demo_pdf(title: str, lines: Iterable[str]) -> bytes:
@@ -597,6 +647,7 @@ def seed_demo() -> list[DemoAccount]:
             )
     uow.commit()
     _demo_job(admin)
+    _demo_project(admin)
     return demo_accounts()
 
 
@@ -639,6 +690,127 @@ def _demo_job(admin: User) -> None:
                  data={"via": "seed-demo"})
     uow.commit()
     jobs.publish_job(job.id, actor=admin, visibility="public")  # ranks the experts; tells the top matches
+
+
+def _demo_project(admin: User) -> None:
+    """A second job of the demo company that is already a running project with the demo expert (once).
+
+    Every step goes through the real services in the order of the workflow, committing as the views
+    do: the owner drafts and submits the job, the hub publishes it to the demo expert only, the expert
+    offers three milestones, the hub forwards the offer, the owner accepts it (the contract opens), the
+    three parties sign every document, the hub records the bank transfer (the project starts) and the
+    workspace fills with messages, progress, tasks, a call and two files.
+    Does nothing when the demo company already has a project or this job (a run that stopped half-way).
+    """
+    from app.models import Job, Project
+
+    owner, expert = _find_user(DEMO_COMPANY_OWNER[0]), _find_user(DEMO_EXPERT[0])
+    if owner is None or owner.company_id is None or expert is None or expert.expert_profile is None:
+        return
+    company_id = owner.company_id
+    if db.session.scalar(sa.select(Project.id).where(Project.company_id == company_id).limit(1)) is not None:
+        return
+    if db.session.scalar(sa.select(Job.id).where(Job.company_id == company_id,
+                                                 Job.description.startswith(DEMO_PROJECT_TITLE)).limit(1)):
+        return
+    job_id = _demo_project_job(owner, admin, expert)
+    if job_id is not None:
+        project_id = _demo_project_contract(job_id, owner=owner, admin=admin, expert=expert)
+        _demo_project_workspace(project_id, owner=owner, admin=admin, expert=expert)
+
+
+def _demo_project_job(owner: User, admin: User, expert: User) -> int | None:
+    """Draft, submit and publish the job (private: the demo expert is invited), and the expert accepts its terms."""
+    from app.services import jobs
+
+    title, process = _term(_T, "injection-molding-process-engineer"), _term(_P, "injection-molding")
+    material, defect = _term(_M, "pp"), _term(CatalogKind.DEFECT, "cross-process-long-cycle-time")
+    if title is None or process is None or owner.company_id is None or expert.expert_profile is None:
+        return None
+    today = datetime.now(UTC).date()
+    job = jobs.create_job(
+        owner.company_id, actor=owner, **DEMO_PROJECT_JOB, title_term_id=title.id, process_term_id=process.id,
+        material_term_id=material.id if material else None, defect_term_id=defect.id if defect else None,
+        start_date=today, completion_date=today + timedelta(days=DEMO_PROJECT_DAYS),
+    )
+    skills = [(term.id, level) for slug, level in DEMO_PROJECT_SKILLS if (term := _term(_S, slug)) is not None]
+    jobs.set_job_skills(job.id, actor=owner, items=skills)
+    jobs.set_job_languages(job.id, actor=owner, items=[("de", LanguageProficiency.B2)])
+    jobs.submit_job(job.id, actor=owner)
+    jobs.publish_job(job.id, actor=admin, visibility="private", invite_expert_ids=[expert.expert_profile.id])
+    jobs.accept_job_confidentiality(job.id, actor=expert)
+    return job.id
+
+
+def _demo_project_contract(job_id: int, *, owner: User, admin: User, expert: User) -> int:
+    """Offer, forward, accept, sign and fund by bank transfer; returns the project's id."""
+    from app.models import SIGNERS, Project, SignerRole
+    from app.services import contracts, escrow, negotiations, offers
+
+    today = datetime.now(UTC).date()
+    offer = offers.submit_offer(job_id, actor=expert, data=offers.OfferInput(
+        solution=DEMO_PROJECT_SOLUTION, price_minor=DEMO_PROJECT_PRICE_MINOR, start_date=today,
+        end_date=today + timedelta(days=DEMO_PROJECT_DAYS), deliverables=list(DEMO_PROJECT_DELIVERABLES),
+        milestones=[offers.MilestoneInput(title, today + timedelta(days=days), share)
+                    for title, days, share in DEMO_PROJECT_MILESTONES],
+        accept_clauses=True, clauses_version=offers.CURRENT_CLAUSES.version,
+    ))
+    negotiations.forward_offer(offer.id, actor=admin)  # the default hub fee
+    contract = negotiations.accept_offer(offer.id, actor=owner)  # opens the contract with its documents
+    signers = {SignerRole.COMPANY: owner, SignerRole.HUB: admin, SignerRole.EXPERT: expert}
+    for document in list(contract.documents):
+        for role in SIGNERS[document.kind]:
+            who = signers[role]
+            contracts.sign_document(document.id, actor=who, typed_name=who.full_name,
+                                    document_sha256=document.sha256)
+    escrow.record_bank_transfer(contract.id, actor=admin, amount_minor=contract.client_price_minor,
+                                currency=contract.currency, received_on=today,
+                                bank_reference=f"DEMO-{contract.payment_reference}")
+    project_id = db.session.scalar(sa.select(Project.id).where(Project.contract_id == contract.id))
+    assert project_id is not None  # the exact amount funds the contract and starts the project
+    return project_id
+
+
+def _demo_project_workspace(project_id: int, *, owner: User, admin: User, expert: User) -> None:
+    """Channel messages, milestone 1 at 40 %, two tasks, tomorrow's call, a 3D model and a report."""
+    import trimesh
+
+    from app.models import Audience, ProjectMilestone
+    from app.services import project_calls, project_files, project_plan, projects
+    from app.services.uploads import Upload
+
+    authors = {"company": owner, "expert": expert, "hub": admin}
+    project, _side = projects.load_project(project_id, actor=admin)
+    for who, text in DEMO_PROJECT_MESSAGES:  # the hub writes to the company only
+        projects.post_message(project, authors[who], text,
+                              audience=Audience.COMPANY if who == "hub" else Audience.EVERYONE)
+        uow.commit()
+    first = db.session.scalar(sa.select(ProjectMilestone).where(ProjectMilestone.project_id == project_id)
+                              .order_by(ProjectMilestone.position).limit(1))
+    assert first is not None
+    project_plan.start_milestone(first.id, actor=expert)
+    uow.commit()
+    project_plan.post_progress(project_id, actor=expert, milestone_id=first.id, percent=40,
+                               text=DEMO_PROJECT_PROGRESS)
+    uow.commit()
+    today = datetime.now(UTC).date()
+    for title, who, days in DEMO_PROJECT_TASKS:
+        project_plan.add_task(project_id, actor=expert, milestone_id=first.id, title=title,
+                              assignee_id=authors[who].id, due_date=today + timedelta(days=days))
+        uow.commit()
+    topic, agenda = DEMO_PROJECT_CALL
+    project_calls.schedule_call(project_id, actor=owner, topic=topic, agenda=agenda, duration_minutes=45,
+                                starts_at=datetime.combine(today + timedelta(days=1), time(10, 0), tzinfo=UTC))
+    uow.commit()
+    model = trimesh.creation.box(extents=(40, 30, 10)).export(file_type="stl")
+    project_files.upload_file(project_id, actor=expert, upload=Upload(DEMO_PROJECT_STL, bytes(model)),
+                              title="Closure insert v1", note="Core insert with the proposed cooling layout.")
+    uow.commit()  # the 3D preview is built after the commit (inline without Redis)
+    report_title, lines = DEMO_PROJECT_REPORT
+    project_files.upload_file(project_id, actor=expert, upload=Upload("baseline_report.pdf",
+                                                                      demo_pdf(report_title, lines)),
+                              title=report_title)
+    uow.commit()
 
 
 def demo_accounts() -> list[DemoAccount]:

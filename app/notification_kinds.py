@@ -343,4 +343,67 @@ KINDS: dict[str, Kind] = {
         _l("Quality control of project %(project)s ended"),
         _l("Plasticonnect Hub ended your quality-control assignment on project %(project)s. Reason: %(reason)s"),
     ),
+    # Delivery, release, payouts, disputes, ratings (issue 7)
+    "delivery.submitted": Kind(
+        _l("Delivery %(number)s for project %(project)s"),
+        _l("The expert submitted delivery %(number)s of project %(project)s; it waits for %(next)s."),
+    ),
+    "delivery.qc_review": Kind(
+        _l("A delivery to review for project %(project)s"),
+        _l("Delivery %(number)s of project %(project)s is ready for your quality-control review."),
+    ),
+    "delivery.changes_requested": Kind(
+        _l("Changes requested on delivery %(number)s"),
+        _l("Plasticonnect Hub asks for changes to delivery %(number)s of project %(project)s: %(comment)s"),
+    ),
+    "delivery.forwarded": Kind(
+        _l("A delivery is ready for your review: %(project)s"),
+        _l("Plasticonnect Hub verified delivery %(number)s of project %(project)s and forwarded it to you. "
+           "Approve it, or ask for a revision."),
+    ),
+    "delivery.approved": Kind(
+        _l("Delivery %(number)s approved"),
+        _l("The company approved delivery %(number)s of project %(project)s. The held funds are being released."),
+    ),
+    "delivery.revision_requested": Kind(
+        _l("Revision requested on project %(project)s"),
+        _l("The company asks for a revision of delivery %(number)s of project %(project)s: %(comment)s"),
+    ),
+    "delivery.review_reminder": Kind(
+        _l("A delivery waits for your review: %(project)s"),
+        _l("Delivery %(number)s of project %(project)s has waited %(days)s days for your review."),
+    ),
+    "escrow.released": Kind(
+        _l("Funds released for project %(project)s"),
+        _l("The funds held for project %(project)s were released (%(amount)s)."),
+    ),
+    "payout.sent": Kind(
+        _l("Payout sent: %(amount)s"),
+        _l("Plasticonnect Hub sent you %(amount)s for project %(project)s (reference %(reference)s)."),
+    ),
+    "payout.attention": Kind(
+        _l("A payout needs attention"),
+        _l("The payout of %(amount)s for project %(project)s needs an admin: %(reason)s"),
+    ),
+    "dispute.opened": Kind(
+        _l("Dispute opened on project %(project)s"),
+        _l("A dispute was opened on project %(project)s; the release of the funds is frozen until the hub "
+           "decides. Reason: %(reason)s"),
+    ),
+    "dispute.decided": Kind(
+        _l("Dispute decided on project %(project)s"),
+        _l("Plasticonnect Hub decided the dispute on project %(project)s: %(decision)s. Reason: %(reason)s"),
+    ),
+    "refund.sent": Kind(
+        _l("Refund sent: %(amount)s"),
+        _l("Plasticonnect Hub refunded %(amount)s for project %(project)s (reference %(reference)s)."),
+    ),
+    "project.cancelled": Kind(
+        _l("Project %(project)s cancelled"),
+        _l("Project %(project)s was cancelled before the work started. Reason: %(reason)s"),
+    ),
+    "rating.received": Kind(
+        _l("You were rated for project %(project)s"),
+        _l("The company rated your work on project %(project)s: %(overall)s of 5."),
+    ),
 }

@@ -6,12 +6,23 @@ import io
 import json
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from app.cli import CATALOG_DIR, DEMO_ADMIN, demo_pdf, seed_catalog, seed_demo
+from app.cli import (
+    CATALOG_DIR,
+    DEMO_ADMIN,
+    DEMO_COMPANY_OWNER,
+    DEMO_EXPERT,
+    DEMO_JOB_TITLE,
+    DEMO_PROJECT_STL,
+    DEMO_PROJECT_TITLE,
+    demo_pdf,
+    seed_catalog,
+    seed_demo,
+)
 from app.extensions import db
 from app.integrations.storage import get_storage
 from app.models import (
@@ -143,7 +154,8 @@ def test_seed_demo_creates_every_role_and_state_once(app):
     # The demo company's published job was ranked: the conflicted and the non-German experts are excluded.
     from app.models import Job, JobStatus, MatchResult, MatchRun, MatchRunStatus
 
-    (job,) = db.session.scalars(sa.select(Job).where(Job.company_id == approved.id)).all()
+    (job,) = db.session.scalars(sa.select(Job).where(Job.company_id == approved.id,
+                                                     Job.description.startswith(DEMO_JOB_TITLE))).all()
     assert job.status is JobStatus.PUBLISHED
     (run,) = db.session.scalars(sa.select(MatchRun).where(MatchRun.job_id == job.id)).all()
     assert run.status is MatchRunStatus.COMPLETED and run.excluded_counts == {"conflict": 1, "language": 1}
@@ -153,6 +165,96 @@ def test_seed_demo_creates_every_role_and_state_once(app):
     blob = get_storage().get(document.storage_key)
     assert len(blob) == document.size_bytes and document.content_type == "application/pdf"
     assert "Certificate of incorporation" in PdfReader(io.BytesIO(blob)).pages[0].extract_text()
+    assert audit.verify_chain().ok
+
+
+def test_seed_demo_starts_one_running_project_of_the_demo_company(app):
+    from app.models import (
+        Audience,
+        ContractStatus,
+        Job,
+        JobStatus,
+        JobVisibility,
+        MessageKind,
+        MilestoneStatus,
+        PreviewStatus,
+        ProgressUpdate,
+        Project,
+        ProjectFile,
+        ProjectFileVersion,
+        ProjectMessage,
+        ProjectMilestone,
+        ProjectRole,
+        ProjectStatus,
+        ProjectTask,
+        VideoCall,
+    )
+    from app.services import projects
+
+    seed_demo()
+    seed_demo()  # the second run adds nothing
+
+    def one(model: type, *where: object) -> object:
+        (row,) = db.session.scalars(sa.select(model).where(*where)).all()
+        return row
+
+    owner = one(User, User.email == DEMO_COMPANY_OWNER[0])
+    expert = one(User, User.email == DEMO_EXPERT[0])
+    admin = one(User, User.email == DEMO_ADMIN[0])
+    project = one(Project, Project.company_id == owner.company_id)
+    assert project.status is ProjectStatus.ACTIVE
+    assert project.expert_id == expert.expert_profile.id and project.manager_id == admin.id
+    assert project.contract.status is ContractStatus.FUNDED and project.contract.funded_at is not None
+    job = project.job
+    assert job.description.startswith(DEMO_PROJECT_TITLE) and job.qc_requested
+    assert job.status is JobStatus.AWARDED and job.visibility is JobVisibility.PRIVATE
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)
+                             .where(Job.company_id == owner.company_id)) == 2
+    roles = {m.user_id: m.role for m in project.members}
+    assert roles[owner.id] is ProjectRole.COMPANY and roles[expert.id] is ProjectRole.EXPERT
+    assert roles[admin.id] is ProjectRole.MANAGER
+
+    milestones = db.session.scalars(sa.select(ProjectMilestone).where(ProjectMilestone.project_id == project.id)
+                                    .order_by(ProjectMilestone.position)).all()
+    assert [m.share_percent for m in milestones] == [30, 40, 30]
+    assert sum(m.amount_minor for m in milestones) == project.contract.client_price_minor
+    assert milestones[0].status is MilestoneStatus.IN_PROGRESS and milestones[0].progress_percent == 40
+    assert {m.status for m in milestones[1:]} == {MilestoneStatus.PLANNED}
+    progress = one(ProgressUpdate, ProgressUpdate.project_id == project.id)
+    assert progress.percent == 40 and progress.author_id == expert.id and progress.milestone_id == milestones[0].id
+    tasks = db.session.scalars(sa.select(ProjectTask).where(ProjectTask.project_id == project.id)).all()
+    assert len(tasks) == 2
+    assert {t.title: t.assignee_id for t in tasks}["Send 20 sample parts from the last batch"] == owner.id
+    call = one(VideoCall, VideoCall.project_id == project.id)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    assert call.starts_at.replace(tzinfo=UTC) == datetime.combine(tomorrow, time(10, 0), tzinfo=UTC)
+    assert call.join_url.startswith("http")
+    versions = {v.original_name: v for v in db.session.scalars(
+        sa.select(ProjectFileVersion).join(ProjectFile).where(ProjectFile.project_id == project.id))}
+    assert set(versions) == {DEMO_PROJECT_STL, "baseline_report.pdf"}
+    stl = versions[DEMO_PROJECT_STL]
+    assert stl.preview_status is PreviewStatus.READY and stl.preview_key
+    assert get_storage().get(stl.preview_key)[:4] == b"glTF"
+    assert versions["baseline_report.pdf"].file_type == "pdf" and versions["baseline_report.pdf"].uploaded_by_id == expert.id
+
+    messages = db.session.scalars(sa.select(ProjectMessage).where(ProjectMessage.project_id == project.id)).all()
+    (masked,) = [m for m in messages if m.body_masked is not None]
+    assert "+49 one seven zero 555 01 23" in masked.body and "555" not in masked.body_masked
+    assert masked.author_id == expert.id
+    assert {m.kind for m in messages} >= {MessageKind.TEXT, MessageKind.SYSTEM, MessageKind.PROGRESS,
+                                          MessageKind.CALL, MessageKind.FILE}
+    (note,) = [m for m in messages if m.audience is Audience.COMPANY]
+    assert note.author_id == admin.id
+
+    company_reads = projects.history(project.id, actor=owner, limit=200).messages
+    company_text = " ".join(f"{m.author} {m.text}" for m in company_reads)
+    assert expert.full_name not in company_text and expert.full_name.split()[-1] not in company_text
+    assert f"Expert {expert.expert_profile.pseudonym}" in company_text
+    assert "555 01 23" not in company_text and any(m.masked for m in company_reads)
+    assert note.id in {m.id for m in company_reads}
+    assert note.id not in {m.id for m in projects.history(project.id, actor=expert, limit=200).messages}
+    hub_reads = projects.history(project.id, actor=admin, limit=200).messages
+    assert any("+49 one seven zero 555 01 23" in m.text and m.masked_for_others for m in hub_reads)
     assert audit.verify_chain().ok
 
 

@@ -18,6 +18,25 @@ from app.models.contracts import (
     Signature,
     SignerRole,
 )
+from app.models.delivery import (
+    OPEN_DELIVERY_STATES,
+    CompanyRating,
+    Delivery,
+    DeliveryFile,
+    DeliveryStatus,
+    Dispute,
+    DisputeDecision,
+    DisputeStatus,
+    Payout,
+    PayoutMethod,
+    PayoutRole,
+    PayoutStatus,
+    QcReview,
+    QcVerdict,
+    Rating,
+    Refund,
+    RefundStatus,
+)
 from app.models.documents import Document
 from app.models.enums import (
     CatalogKind,
@@ -200,4 +219,22 @@ __all__ = [
     "TaskStatus",
     "VideoCall",
     "VideoProviderName",
+    # delivery, release, payouts, disputes, ratings (issue 7)
+    "OPEN_DELIVERY_STATES",
+    "CompanyRating",
+    "Delivery",
+    "DeliveryFile",
+    "DeliveryStatus",
+    "Dispute",
+    "DisputeDecision",
+    "DisputeStatus",
+    "Payout",
+    "PayoutMethod",
+    "PayoutRole",
+    "PayoutStatus",
+    "QcReview",
+    "QcVerdict",
+    "Rating",
+    "Refund",
+    "RefundStatus",
 ]

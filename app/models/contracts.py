@@ -188,8 +188,10 @@ class BankTransfer(Model):
 
 class ProjectStatus(enum.StrEnum):
     ACTIVE = "active"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
+    ACCEPTED = "accepted"  # the company approved a delivery; the escrow is being released
+    DISPUTED = "disputed"  # release frozen until the hub decides
+    COMPLETED = "completed"  # released (in full or in part)
+    CANCELLED = "cancelled"  # refunded in full
 
 
 class ProjectRole(enum.StrEnum):
@@ -211,6 +213,10 @@ class Project(TimestampMixin, Model):
     expert_id: Mapped[int] = mapped_column(sa.ForeignKey("expert_profiles.id"), index=True)
     manager_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     status: Mapped[ProjectStatus] = mapped_column(enum_column(ProjectStatus, 16), default=ProjectStatus.ACTIVE)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_note: Mapped[str] = mapped_column(sa.Text(), default="")
     version: Mapped[int] = mapped_column(default=1)
 
     contract: Mapped[Contract] = relationship()

@@ -54,6 +54,10 @@ class ExpertProfile(TimestampMixin, Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     status_note: Mapped[str] = mapped_column(sa.Text(), default="")
+    # Where the expert is paid: a connected payment-provider account, or a bank account.
+    payout_account_id: Mapped[str] = mapped_column(sa.String(64), default="")  # "acct_..."
+    payout_account_name: Mapped[str] = mapped_column(sa.String(140), default="")
+    payout_iban: Mapped[str] = mapped_column(sa.String(34), default="")
     version: Mapped[int] = mapped_column(default=1)
 
     user: Mapped[User] = relationship(back_populates="expert_profile", foreign_keys=[user_id])

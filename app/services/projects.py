@@ -145,7 +145,10 @@ def member_users(project: Project, *, side: Side | None = None) -> list[User]:
 
 def is_writable(project: Project) -> bool:
     """Whether the workspace can still be changed (an active project)."""
-    return project.status is ProjectStatus.ACTIVE
+    return project.status in WRITABLE
+
+
+WRITABLE = frozenset({ProjectStatus.ACTIVE, ProjectStatus.ACCEPTED, ProjectStatus.DISPUTED})
 
 
 def require_writable(project: Project) -> None:

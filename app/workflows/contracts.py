@@ -2,7 +2,8 @@
 
 contract: awaiting_signatures -sign (the last signature)-> signed -fund-> funded
           awaiting_signatures | signed -cancel-> cancelled
-project:  active -complete-> completed ; active -cancel-> cancelled
+project:  active -approve-> accepted -release-> completed ; active -cancel (refund)-> cancelled
+          active -dispute-> disputed -decide-> completed (release, split) | cancelled (refund) | active (withdrawn)
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ CONTRACT_TRANSITIONS = {
 CONTRACT_WORKFLOW = Workflow("contract", CONTRACT_TRANSITIONS)
 
 PROJECT_TRANSITIONS = {
-    P.ACTIVE: {P.COMPLETED, P.CANCELLED},
+    P.ACTIVE: {P.ACCEPTED, P.DISPUTED, P.CANCELLED},  # approve; open a dispute; cancel before work starts
+    P.ACCEPTED: {P.COMPLETED},  # the escrow is released
+    P.DISPUTED: {P.ACTIVE, P.COMPLETED, P.CANCELLED},  # withdrawn; release or split; refund
     P.COMPLETED: set(),
     P.CANCELLED: set(),
 }

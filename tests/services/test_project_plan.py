@@ -96,7 +96,7 @@ def _count(model: Any) -> int:
 
 
 def _close(project: Project, hub: User) -> None:
-    transition(project, PROJECT_WORKFLOW, ProjectStatus.COMPLETED, actor=hub)
+    transition(project, PROJECT_WORKFLOW, ProjectStatus.CANCELLED, actor=hub)
     uow.commit()
 
 

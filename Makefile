@@ -1,5 +1,5 @@
 # Plasticonnect Hub: `make run` starts the app with demo data, `make test` runs the tests.
-# Needs only python3.11, make and access to PyPI; everything else goes into .venv.
+# Needs python3.11, Node.js with npm, make, and access to PyPI and npm; everything else goes into .venv and node_modules.
 
 PYTHON ?= python3.11
 VENV   ?= .venv

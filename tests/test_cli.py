@@ -38,6 +38,7 @@ from app.models import (
 )
 from app.passwords import password_problems, verify_password
 from app.services import audit, uow
+from tests.conftest import login
 
 MINIMUM = {
     CatalogKind.INDUSTRY: 12,
@@ -235,7 +236,8 @@ def test_seed_demo_starts_one_running_project_of_the_demo_company(app):
     stl = versions[DEMO_PROJECT_STL]
     assert stl.preview_status is PreviewStatus.READY and stl.preview_key
     assert get_storage().get(stl.preview_key)[:4] == b"glTF"
-    assert versions["baseline_report.pdf"].file_type == "pdf" and versions["baseline_report.pdf"].uploaded_by_id == expert.id
+    report = versions["baseline_report.pdf"]
+    assert report.file_type == "pdf" and report.uploaded_by_id == expert.id and stl.uploaded_by_id == expert.id
 
     messages = db.session.scalars(sa.select(ProjectMessage).where(ProjectMessage.project_id == project.id)).all()
     (masked,) = [m for m in messages if m.body_masked is not None]
@@ -256,6 +258,14 @@ def test_seed_demo_starts_one_running_project_of_the_demo_company(app):
     hub_reads = projects.history(project.id, actor=admin, limit=200).messages
     assert any("+49 one seven zero 555 01 23" in m.text and m.masked_for_others for m in hub_reads)
     assert audit.verify_chain().ok
+
+    client = login(app.test_client(), owner)  # the tour of the README: every tab opens for the company
+    for tab in ("", "/files", "/plan", "/calls"):
+        page = client.get(f"/projects/{project.id}{tab}")
+        assert page.status_code == 200, tab
+        assert expert.full_name.split()[-1] not in page.get_data(as_text=True), tab
+    channel = json.dumps(client.get(f"/projects/{project.id}/messages.json").get_json(), ensure_ascii=False)
+    assert "Expert " in channel and "Müller" not in channel and "555 01 23" not in channel
 
 
 def test_seed_demo_command_prints_the_accounts(app):

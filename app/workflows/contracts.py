@@ -2,7 +2,7 @@
 
 contract: awaiting_signatures -sign (the last signature)-> signed -fund-> funded
           awaiting_signatures | signed -cancel-> cancelled
-project:  active -approve-> accepted -release-> completed ; active -cancel (refund)-> cancelled
+project:  active -approve-> accepted -release-> completed ; active -cancel (refund)-> cancelled ; accepted -dispute-> disputed
           active -dispute-> disputed -decide-> completed (release, split) | cancelled (refund) | active (withdrawn)
 """
 
@@ -22,7 +22,7 @@ CONTRACT_WORKFLOW = Workflow("contract", CONTRACT_TRANSITIONS)
 
 PROJECT_TRANSITIONS = {
     P.ACTIVE: {P.ACCEPTED, P.DISPUTED, P.CANCELLED},  # approve; open a dispute; cancel before work starts
-    P.ACCEPTED: {P.COMPLETED},  # the escrow is released
+    P.ACCEPTED: {P.COMPLETED, P.DISPUTED},  # the escrow is released; or disputed before the release ran
     P.DISPUTED: {P.ACTIVE, P.COMPLETED, P.CANCELLED},  # withdrawn; release or split; refund
     P.COMPLETED: set(),
     P.CANCELLED: set(),

@@ -876,6 +876,7 @@ def outbox_group() -> None:
 @with_appcontext
 def outbox_sweep() -> None:
     """Deliver every due message now (retries included)."""
+    from app.services import deliveries, uow
     from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
     from app.tasks.projects import remind_overdue_milestones
@@ -892,10 +893,21 @@ def outbox_sweep() -> None:
     else:
         if reminded:
             click.echo(f"reminded about {reminded} overdue milestone(s)")
+    try:
+        waiting = deliveries.remind_pending_reviews()
+        uow.commit()
+    except Exception:
+        uow.rollback()
+        logger.exception("Delivery review reminders failed; the next sweep tries again")
+        click.echo("delivery review reminders failed (see the log)", err=True)
+    else:
+        if waiting:
+            click.echo(f"reminded companies of {waiting} delivery(ies) waiting for their review")
 
 
 def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
     """Run the outbox sweep every ``interval`` seconds until ``stop`` is set."""
+    from app.services import deliveries, uow
     from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
     from app.tasks.projects import remind_overdue_milestones
@@ -909,6 +921,12 @@ def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
                     remind_overdue_milestones()
                 except Exception:
                     logger.exception("Overdue milestone reminders failed; trying again in %s s", interval)
+                try:
+                    deliveries.remind_pending_reviews()
+                    uow.commit()
+                except Exception:
+                    uow.rollback()
+                    logger.exception("Delivery review reminders failed; trying again in %s s", interval)
             if delivered:
                 click.echo(f"{datetime.now(UTC):%H:%M:%S} Outbox sweep delivered {delivered} message(s)")
         except Exception:

@@ -9,19 +9,19 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
-from wtforms import RadioField, TextAreaField
+from wtforms import RadioField, SelectChoice, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.models import QcVerdict
 
 MAX_COMMENT = 5000
 
-SCORE_CHOICES: list[tuple[int, LazyString]] = [
-    (1, _l("1 — poor")),
-    (2, _l("2 — weak")),
-    (3, _l("3 — acceptable")),
-    (4, _l("4 — good")),
-    (5, _l("5 — excellent")),
+SCORE_CHOICES = [
+    SelectChoice(1, _l("1 — poor")),
+    SelectChoice(2, _l("2 — weak")),
+    SelectChoice(3, _l("3 — acceptable")),
+    SelectChoice(4, _l("4 — good")),
+    SelectChoice(5, _l("5 — excellent")),
 ]
 VERDICT_LABELS: dict[str, LazyString] = {
     QcVerdict.APPROVE.value: _l("Approve: ready for the hub's check"),
@@ -69,7 +69,7 @@ class QcReviewForm(FlaskForm):
     )
     verdict = RadioField(
         _l("Verdict"),
-        choices=[(value, label) for value, label in VERDICT_LABELS.items()],
+        choices=[SelectChoice(value, label) for value, label in VERDICT_LABELS.items()],
         validate_choice=True,
         validators=[InputRequired(message=_l("Choose a verdict: approve, or request changes."))],
     )

@@ -48,7 +48,14 @@ from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 from sqlalchemy.orm import selectinload
 
 from app.documents import render as pdf
-from app.exceptions import ConcurrentUpdate, DomainError, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from app.exceptions import (
+    ConcurrentUpdate,
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from app.extensions import db
 from app.integrations import sealing
 from app.integrations.storage import BlobNotFound, StorageError, get_storage
@@ -74,6 +81,8 @@ from app.services import audit, contracts, file_metadata, masking, notifications
 from app.services.projects import Side
 from app.services.transitions import transition
 from app.services.uploads import CleanFile, Upload, human_size
+from app.tasks import queue
+from app.tasks.release import release_project
 from app.workflows.contracts import PROJECT_WORKFLOW
 from app.workflows.delivery import DELIVERY_WORKFLOW
 
@@ -206,6 +215,14 @@ def _load(delivery_id: int, actor: User, *, lock: bool = False) -> tuple[Deliver
             raise _not_found()
         project, delivery = locked, again
     return delivery, project, side
+
+
+def load_delivery(delivery_id: int, *, actor: User) -> tuple[Delivery, Project, Side]:
+    """A delivery ``actor`` may see, its project and the actor's side.
+
+    :raises NotFound: no such delivery, ``actor`` is not on its project, or (the company) it was not forwarded.
+    """
+    return _load(delivery_id, actor)
 
 
 # Submitting -------------------------------------------------------------------------------
@@ -464,20 +481,8 @@ def approve_delivery(delivery_id: int, *, actor: User) -> Delivery:
     notifications.notify_staff("delivery.approved", link=link, number=delivery.number, project=label)
     projects.system_message(project, "delivery_approved", number=delivery.number)
     _changed(project, delivery)
-    uow.after_commit(_enqueue_release, project.id)
+    uow.after_commit(queue.enqueue_quietly, release_project, project.id, queue_name="high")
     return delivery
-
-
-def _enqueue_release(project_id: int) -> None:
-    """After commit: release the escrow in the background (inline when no Redis is configured)."""
-    from app.tasks import queue
-
-    try:
-        from app.tasks.release import release_project
-    except ImportError:  # the release task of issue 7 is not installed in this build
-        logger.error("No release task installed: project %s stays accepted until the hub releases it", project_id)
-        return
-    queue.enqueue_quietly(release_project, project_id, queue_name="high")
 
 
 def request_revision(delivery_id: int, *, actor: User, comment: str) -> Delivery:

@@ -7,7 +7,8 @@
 When the company asked for quality control, the project's active QC expert
 scores the delivery on a rubric (completeness, correctness, clarity, 1–5 each),
 writes comments and gives a verdict (:func:`qc_review`). The expert reads the
-comments as "Quality control", never who wrote them (:func:`expert_feedback`).
+comments as "Quality control", never who wrote them
+(:func:`app.services.deliveries.deliveries_for`).
 Then the hub checks the delivery (:func:`checking_page` shows every version of
 the project side by side) and either forwards it to the company
 (:func:`verify_and_forward`) or returns it to the expert with a comment
@@ -52,7 +53,7 @@ from app.models import (
     User,
 )
 from app.models.mixins import utcnow
-from app.services import notifications, projects, uploads
+from app.services import deliveries, notifications, projects, uploads
 from app.services.projects import Side
 from app.services.transitions import transition
 from app.workflows.delivery import DELIVERY_WORKFLOW
@@ -63,9 +64,6 @@ SCORE_MIN, SCORE_MAX = 1, 5
 QUEUE_PER_PAGE = 20
 QC_REVIEW_PATH = "/projects/deliveries/{id}/qc"
 ADMIN_DELIVERY_PATH = "/admin/deliveries/{id}"
-DELIVERY_PATH = "/projects/{project_id}/delivery"
-# What the company may know of: a delivery the hub forwarded, and what followed.
-COMPANY_VISIBLE = frozenset({DeliveryStatus.FORWARDED, DeliveryStatus.APPROVED, DeliveryStatus.REVISION_REQUESTED})
 # The queue's filters besides one status: the deliveries still open (the default) and every delivery.
 QUEUE_OPEN = "open"
 QUEUE_ALL = "all"
@@ -90,10 +88,33 @@ def _short(text: str) -> str:
     return text if len(text) <= NOTIFICATION_TEXT_MAX else text[: NOTIFICATION_TEXT_MAX - 1] + "…"
 
 
-def _project_expert(project: Project) -> User:
+def _project_expert(project: Project) -> User | None:
+    """The project's own expert (never the QC expert), unless suspended."""
     expert = db.session.get(ExpertProfile, project.expert_id)
-    assert expert is not None  # a foreign key
-    return expert.user
+    user = expert.user if expert is not None else None
+    return user if user is not None and user.suspended_at is None else None
+
+
+def _link(project: Project, delivery: Delivery) -> str:
+    """The delivery on the project's delivery tab (what the expert and the company open)."""
+    return deliveries.DELIVERY_PATH.format(id=project.id) + f"#delivery-{delivery.id}"
+
+
+def _locked(delivery: Delivery) -> tuple[Delivery, Project]:
+    """Lock the project, then the delivery (the order app/services/deliveries.py locks them in), re-read."""
+    project = db.session.get(Project, delivery.project_id, with_for_update=True, populate_existing=True)
+    again = db.session.get(Delivery, delivery.id, with_for_update=True, populate_existing=True)
+    if project is None or again is None:
+        raise _not_found()
+    return again, project
+
+
+def _changed(project: Project, delivery: Delivery) -> None:
+    """Tell the open workspace pages of the sides that read this delivery (after commit)."""
+    sides = [Side.EXPERT, Side.HUB] + ([Side.COMPANY] if delivery.status in deliveries.COMPANY_VISIBLE else [])
+    projects.push_event(project.id, "delivery.changed",
+                        {"delivery_id": delivery.id, "number": delivery.number, "status": delivery.status.value},
+                        sides=sides)
 
 
 # Who may review --------------------------------------------------------------------------------
@@ -118,28 +139,32 @@ def is_qc_reviewer(actor: User | None, project: Project) -> bool:
 
 def _reviewable(delivery_id: int, actor: User, *, lock: bool = False) -> tuple[Delivery, Project, Side]:
     """A delivery the actor may open for quality control: its QC expert, or hub staff. Else NotFound."""
-    delivery = db.session.get(Delivery, delivery_id, with_for_update=lock)
+    delivery = db.session.get(Delivery, delivery_id)
     if delivery is None:
         raise _not_found()
     project = delivery.project
     side = projects.side_of(actor, project)
-    if side is Side.HUB and policies.is_staff(actor):
-        return delivery, project, side
-    if side is Side.EXPERT and is_qc_reviewer(actor, project):
-        return delivery, project, side
-    raise _not_found()
+    if not (side is Side.HUB and policies.is_staff(actor)) and not (
+            side is Side.EXPERT and is_qc_reviewer(actor, project)):
+        raise _not_found()
+    if lock:
+        delivery, project = _locked(delivery)
+    assert side is not None  # checked above
+    return delivery, project, side
 
 
 def _for_hub(delivery_id: int, actor: User, *, lock: bool = False) -> Delivery:
     """A delivery the hub acts on; NotFound for whoever may not know it, PermissionDenied for other members."""
-    delivery = db.session.get(Delivery, delivery_id, with_for_update=lock)
+    delivery = db.session.get(Delivery, delivery_id)
     if delivery is None:
         raise _not_found()
     side = projects.side_of(actor, delivery.project)
-    if side is None or (side is Side.COMPANY and delivery.status not in COMPANY_VISIBLE):
+    if side is None or (side is Side.COMPANY and delivery.status not in deliveries.COMPANY_VISIBLE):
         raise _not_found()
     if side is not Side.HUB or not policies.is_staff(actor):
         raise PermissionDenied(_("Only Plasticonnect Hub verifies a delivery and forwards or returns it."))
+    if lock:
+        delivery, _project = _locked(delivery)
     return delivery
 
 
@@ -201,11 +226,13 @@ def qc_review(delivery_id: int, *, actor: User, completeness: int, correctness: 
         _notify_staff_localized("delivery.submitted", link=admin_link, number=delivery.number, project=label,
                                 next_phrase=lambda: _("the hub's check (quality control approved it)"))
     else:
-        notifications.notify(_project_expert(project), "delivery.changes_requested",
-                             link=DELIVERY_PATH.format(project_id=project.id), number=delivery.number,
-                             project=label, comment=_short(text))
+        expert = _project_expert(project)
+        if expert is not None:
+            notifications.notify(expert, "delivery.changes_requested", link=_link(project, delivery),
+                                 number=delivery.number, project=label, comment=_short(text))
         notifications.notify_staff("delivery.changes_requested", link=admin_link, number=delivery.number,
                                    project=label, comment=_short(text))
+    _changed(project, delivery)
     return review
 
 
@@ -250,10 +277,10 @@ def verify_and_forward(delivery_id: int, *, actor: User, comment: str = "") -> D
     delivery.hub_comment = text
     db.session.flush()
     projects.system_message(project, "delivery_forwarded", number=delivery.number)
-    label = projects.project_label(project)
+    label, link = projects.project_label(project), _link(project, delivery)
     for user in projects.member_users(project, side=Side.COMPANY):
-        notifications.notify(user, "delivery.forwarded", link=DELIVERY_PATH.format(project_id=project.id),
-                             number=delivery.number, project=label)
+        notifications.notify(user, "delivery.forwarded", link=link, number=delivery.number, project=label)
+    _changed(project, delivery)
     return delivery
 
 
@@ -283,41 +310,12 @@ def return_to_expert(delivery_id: int, *, actor: User, comment: str) -> Delivery
                comment=text)
     delivery.hub_comment = text
     db.session.flush()
-    notifications.notify(_project_expert(project), "delivery.changes_requested",
-                         link=DELIVERY_PATH.format(project_id=project.id), number=delivery.number,
-                         project=projects.project_label(project), comment=_short(text))
+    expert = _project_expert(project)
+    if expert is not None:
+        notifications.notify(expert, "delivery.changes_requested", link=_link(project, delivery),
+                             number=delivery.number, project=projects.project_label(project), comment=_short(text))
+    _changed(project, delivery)
     return delivery
-
-
-# What the expert reads ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """A comment on a delivery as its expert reads it: from "Quality control" or from the hub, never by name."""
-
-    author: str
-    source: str  # qc | hub
-    text: str
-    verdict: str  # approve | request_changes | forwarded | returned
-    scores: dict[str, int] | None
-    created_at: datetime | None
-
-
-def expert_feedback(delivery: Delivery) -> list[Feedback]:
-    """The QC reviews and the hub's comment on ``delivery``, oldest first, without the QC expert's identity."""
-    out = [
-        Feedback(author=_("Quality control"), source="qc", text=r.comments, verdict=r.verdict.value,
-                 scores={"completeness": r.completeness, "correctness": r.correctness, "clarity": r.clarity},
-                 created_at=r.created_at)
-        for r in sorted(delivery.qc_reviews, key=lambda r: r.id)
-    ]
-    if delivery.hub_comment:
-        returned = delivery.status is DeliveryStatus.CHANGES_REQUESTED and delivery.forwarded_at is None
-        out.append(Feedback(author=_("Plasticonnect Hub"), source="hub", text=delivery.hub_comment,
-                            verdict="returned" if returned else "forwarded", scores=None,
-                            created_at=delivery.forwarded_at))
-    return out
 
 
 # The QC expert's page ----------------------------------------------------------------------------

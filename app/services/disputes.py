@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import force_locale
@@ -57,19 +57,17 @@ from app.models import (
     ProjectRole,
     ProjectStatus,
     QcAssignment,
-    QcStatus,
     Refund,
     User,
 )
 from app.models.mixins import utcnow
-from app.services import audit, ledger, notifications, projects, refunds
+from app.services import audit, ledger, notifications, payouts, projects, refunds
+from app.services import release as release_service
 from app.services.projects import Side
+from app.services.release import ReleaseParts
 from app.services.transitions import transition
 from app.workflows.contracts import PROJECT_WORKFLOW
 from app.workflows.delivery import DISPUTE_WORKFLOW
-
-if TYPE_CHECKING:
-    from app.services.release import ReleaseParts
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +97,7 @@ def cancel_key(contract_id: int) -> str:
 
 def held_minor(project: Project) -> int:
     """What the hub holds for the project now: its contract's escrow balance."""
-    contract = project.contract
-    return ledger.balance(ledger.account(LedgerAccountKind.ESCROW, contract.currency, contract.id))
+    return release_service.held_minor(project)
 
 
 def open_dispute_of(project: Project) -> Dispute | None:
@@ -118,10 +115,7 @@ def release_frozen(project: Project) -> bool:
 
 def active_qc(project: Project) -> QcAssignment | None:
     """The project's active quality-control assignment (the one a QC part is paid to)."""
-    return db.session.scalar(
-        sa.select(QcAssignment).where(QcAssignment.project_id == project.id, QcAssignment.status == QcStatus.ACTIVE)
-        .order_by(QcAssignment.id.desc()).limit(1)
-    )
+    return release_service.active_qc(project)
 
 
 def _lock_project(project_id: int) -> Project | None:
@@ -156,7 +150,7 @@ def why_not_disputable(project: Project, actor: User) -> str | None:
         return _("Only the company and the expert of a project can open a dispute.")
     if open_dispute_of(project) is not None or project.status is ProjectStatus.DISPUTED:
         return _("A dispute is already open on this project; Plasticonnect Hub is looking into it.")
-    if project.status is ProjectStatus.ACCEPTED and project.released_at is not None:
+    if project.released_at is not None:
         return _("The held funds of this project are already released; a dispute can no longer be opened.")
     if project.status not in DISPUTABLE:
         return _("This project is closed; a dispute can no longer be opened.")
@@ -188,15 +182,15 @@ def open_dispute(project_id: int, *, actor: User, reason: str, delivery_id: int 
     role = _party_role(actor, project)
     if role is None:
         raise PermissionDenied(_("Only the company and the expert of a project can open a dispute."))
+    why = why_not_disputable(project, actor)
+    if why is not None:
+        raise InvalidTransition(PROJECT_WORKFLOW.name, project.status, ProjectStatus.DISPUTED, why)
     text = _reason(reason, missing=_("Explain what the dispute is about: Plasticonnect Hub reads it to decide."))
     delivery = None
     if delivery_id is not None:
         delivery = db.session.get(Delivery, delivery_id)
         if delivery is None or delivery.project_id != project.id:
             raise NotFound(_("This delivery does not exist on this project."))
-    why = why_not_disputable(project, actor)
-    if why is not None:
-        raise InvalidTransition(PROJECT_WORKFLOW.name, project.status, ProjectStatus.DISPUTED, why)
     side = "company" if role is ProjectRole.COMPANY else "expert"
     dispute = Dispute(project_id=project.id, delivery_id=delivery.id if delivery else None, opened_by_id=actor.id,
                       opened_side=side, reason=text, opened_at=utcnow(), status=DisputeStatus.OPEN)
@@ -247,13 +241,11 @@ def _hub_dispute(dispute_id: int, actor: User) -> Dispute:
 def _parts_for(decision: DisputeDecision, project: Project, held: int, release: ReleaseParts | None,
                refund_minor: int) -> tuple[ReleaseParts, int]:
     """The released parts and the refund of a decision, checked against what is held."""
-    from app.services import release as release_service
-
     currency = project.contract.currency
     if decision is DisputeDecision.RELEASE:
         return release_service.default_parts(project), 0
     if decision is DisputeDecision.REFUND:
-        return release_service.ReleaseParts(expert_minor=0, qc_minor=0, hub_minor=0), held
+        return ReleaseParts(expert_minor=0, qc_minor=0, hub_minor=0), held
     if release is None:
         raise ValidationFailed(_("A split needs the amounts for the expert, the QC expert, the hub and the refund."))
     amounts = (release.expert_minor, release.qc_minor, release.hub_minor, refund_minor)
@@ -273,7 +265,7 @@ def _parts_for(decision: DisputeDecision, project: Project, held: int, release: 
             held=money(held, currency), total=money(total, currency), diff=money(-difference, currency)))
     if release.qc_minor and active_qc(project) is None:
         raise ValidationFailed(_("This project has no active quality-control expert to pay a QC part to."))
-    return release_service.ReleaseParts(expert_minor=release.expert_minor, qc_minor=release.qc_minor,
+    return ReleaseParts(expert_minor=release.expert_minor, qc_minor=release.qc_minor,
                                         hub_minor=release.hub_minor), refund_minor
 
 
@@ -303,11 +295,10 @@ def decide_dispute(dispute_id: int, *, actor: User, decision: DisputeDecision, r
         part without an active QC expert; or nothing is held.
     :raises InvalidTransition: the dispute is already decided.
     """
-    dispute = _hub_dispute(dispute_id, actor)
-    project = _lock_project(dispute.project_id)
+    project = _lock_project(_hub_dispute(dispute_id, actor).project_id)
     assert project is not None
     dispute = db.session.get(Dispute, dispute_id, with_for_update=True, populate_existing=True)
-    assert dispute is not None
+    assert dispute is not None  # disputes are never deleted
     text = _reason(reason, missing=_("Give the reason for the decision: both parties read it."))
     decision = DisputeDecision(decision)
     if dispute.status is not DisputeStatus.OPEN:
@@ -370,8 +361,6 @@ def decide_dispute(dispute_id: int, *, actor: User, decision: DisputeDecision, r
     db.session.flush()
 
     if parts.expert_minor or parts.qc_minor:
-        from app.services import payouts
-
         payouts.create_payouts(project, parts, actor=actor)
     if refund:
         refunds.create_refund(project, refund, reason=text, actor=actor, key=f"refund-dispute-{dispute.id}")
@@ -566,8 +555,8 @@ def disputes_page(project_id: int, *, actor: User) -> DisputesPage:
     rows = list(db.session.scalars(sa.select(Dispute).where(Dispute.project_id == project.id)
                                    .order_by(Dispute.id.desc())))
     labels = projects.author_labels(project, [d.opened_by_id for d in rows])
-    numbers: dict[int, int] = dict(db.session.execute(
-        sa.select(Delivery.id, Delivery.number).where(Delivery.project_id == project.id)).tuples().all())
+    numbers: dict[int, int] = {delivery_id: number for delivery_id, number in db.session.execute(
+        sa.select(Delivery.id, Delivery.number).where(Delivery.project_id == project.id))}
     paid: int | None = None
     if side is Side.EXPERT:
         paid = int(db.session.scalar(

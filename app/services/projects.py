@@ -217,6 +217,13 @@ def render_system(body: str) -> str:
         "task_done": _("Task \u201c%(task)s\u201d is done."),
         "qc_joined": _("A quality-control expert of Plasticonnect Hub joined the project."),
         "qc_left": _("The quality-control expert left the project."),
+        "delivery_submitted": _("The expert submitted delivery %(number)s; it is being checked before the company "
+                                "sees it."),
+        "delivery_forwarded": _("Delivery %(number)s was verified by Plasticonnect Hub and is ready for the "
+                                "company's review."),
+        "delivery_approved": _("The company approved delivery %(number)s as final. The held funds are being "
+                               "released."),
+        "revision_requested": _("The company asked for a revision of delivery %(number)s."),
     }
     text = texts.get(key)
     if text is None:

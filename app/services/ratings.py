@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask_babel import format_decimal, get_locale, ngettext
+from babel.numbers import format_decimal
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 

@@ -19,7 +19,9 @@ and redirects to the session's ``success_url``.
 
 Test helpers: ``fail_next(status, ...)`` (402 card_declined, 429, 500, ...),
 ``lose_next_response(path)`` (the object is created but the client sees a 500: an
-ambiguous failure), ``make_event``, ``deliver(event, times=n)``,
+ambiguous failure), ``delay_next(seconds, path)`` (the object is created at once but
+the answer is held back: a slow provider that already acted, so a test can kill the
+caller while it waits), ``make_event``, ``deliver(event, times=n)``,
 ``deliver_out_of_order(events)``, ``sign(payload)``, ``expire(session_id)``,
 ``add_payment(amount, currency)``, and ``requests`` (every API call received).
 
@@ -113,6 +115,8 @@ class FakeStripe:
         self._idempotency: dict[str, _Stored] = {}
         self._failures: list[_Failure] = []
         self._lost: list[str] = []
+        self._delays: list[tuple[str | None, float]] = []
+        self._wake = threading.Event()  # set by reset() and stop(): held answers go out at once
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -127,6 +131,7 @@ class FakeStripe:
 
     def stop(self) -> None:
         """Stop serving."""
+        self._wake.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -155,6 +160,9 @@ class FakeStripe:
             self.deliveries.clear()
             self._failures.clear()
             self._lost.clear()
+            self._delays.clear()
+            self._wake.set()
+            self._wake = threading.Event()
 
     # Test controls --------------------------------------------------------------------------
 
@@ -176,6 +184,15 @@ class FakeStripe:
         """Process the next request under ``path`` but answer 500 (retryable): an ambiguous failure."""
         with self._lock:
             self._lost.append(path)
+
+    def delay_next(self, seconds: float, path: str | None = None) -> None:
+        """Process the next API request (under ``path``, if given) at once, but answer only after ``seconds``.
+
+        The object exists at the fake while the client still waits (``reset()`` or ``stop()``
+        answer at once), as when a provider acted but its response is slow.
+        """
+        with self._lock:
+            self._delays.append((path, seconds))
 
     def add_payment(
         self, amount_minor: int, currency: str = "eur", *, metadata: Mapping[str, str] | None = None
@@ -278,6 +295,12 @@ class FakeStripe:
             self.requests.append(record)
             response = self._api_locked(request, params, key)
             record.status = response.status_code
+            delay = next((d for d in self._delays if d[0] is None or request.path.startswith(d[0])), None)
+            if delay is not None:
+                self._delays.remove(delay)
+            wake = self._wake
+        if delay is not None:
+            wake.wait(delay[1])  # outside the lock: other requests are served meanwhile
         return response
 
     def _api_locked(self, request: Request, params: dict[str, Any], key: str | None) -> Response:

@@ -68,4 +68,4 @@ def _two_factor(_exc: NeedsTwoFactor) -> Response:
 
 
 # The tab modules attach their routes to ``bp``.
-from app.blueprints.projects import calls, channel, files, plan, qc, qc_review, ratings  # noqa: E402,F401
+from app.blueprints.projects import calls, channel, delivery, disputes, files, plan, qc, qc_review, ratings  # noqa: E402,F401

@@ -12,6 +12,7 @@ from admin_views.audit import AuditLogView
 from admin_views.base import HubIndexView, json_block
 from admin_views.catalog import CatalogTermView
 from admin_views.contracts import ContractsView
+from admin_views.deliveries import DeliveriesView
 from admin_views.escrow import EscrowView
 from admin_views.jobs import JobInvitationView, JobReviewView
 from admin_views.labels import (
@@ -26,6 +27,7 @@ from admin_views.labels import (
 from admin_views.matching import MatchingView, MatchingWeightsView
 from admin_views.messages import EmailMessageView, OutboxMessageView
 from admin_views.offers import OfferQueueView
+from admin_views.payouts import PayoutsView
 from admin_views.projects import ProjectsView
 from admin_views.tickets import CatalogTicketView
 from admin_views.verification import CompanyVerificationView, ExpertVerificationView
@@ -86,7 +88,9 @@ def init_admin(app: Flask) -> Admin:
     money = _l("Contracts & escrow")
     admin.add_view(ContractsView(name=_l("Contracts"), category=money, endpoint="admin_contracts", url="contracts"))
     admin.add_view(EscrowView(name=_l("Escrow"), category=money, endpoint="escrow", url="escrow"))
+    admin.add_view(PayoutsView(name=_l("Payouts"), category=money, endpoint="admin_payouts", url="payouts"))
     admin.add_view(ProjectsView(name=_l("Projects"), endpoint="admin_projects", url="projects"))
+    admin.add_view(DeliveriesView(name=_l("Delivery checking"), endpoint="admin_deliveries", url="deliveries"))
     admin.add_view(UserView(User, db, name=_l("Users"), category=accounts, endpoint="users", url="users"))
     admin.add_view(
         InvitationView(

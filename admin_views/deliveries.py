@@ -34,7 +34,7 @@ from forms.delivery_review import (
     DELIVERY_STATUS_COLOURS,
     DELIVERY_STATUS_LABELS,
     VERDICT_COLOURS,
-    VERDICT_LABELS,
+    VERDICT_SHORT_LABELS,
     ForwardForm,
     ReturnForm,
 )
@@ -43,7 +43,7 @@ FILTER_LABELS = {delivery_review.QUEUE_OPEN: _l("Open"), delivery_review.QUEUE_A
 LABELS: dict[str, Any] = {
     "delivery_status_labels": DELIVERY_STATUS_LABELS,
     "delivery_status_colours": DELIVERY_STATUS_COLOURS,
-    "verdict_labels": VERDICT_LABELS,
+    "verdict_labels": VERDICT_SHORT_LABELS,
     "verdict_colours": VERDICT_COLOURS,
     "filter_labels": FILTER_LABELS,
 }

@@ -27,6 +27,11 @@ VERDICT_LABELS: dict[str, LazyString] = {
     QcVerdict.APPROVE.value: _l("Approve: ready for the hub's check"),
     QcVerdict.REQUEST_CHANGES.value: _l("Request changes: back to the expert"),
 }
+# How a verdict is shown once given (the radio buttons use VERDICT_LABELS).
+VERDICT_SHORT_LABELS: dict[str, LazyString] = {
+    QcVerdict.APPROVE.value: _l("Approved"),
+    QcVerdict.REQUEST_CHANGES.value: _l("Changes requested"),
+}
 VERDICT_COLOURS = {"approve": "success", "request_changes": "warning"}
 DELIVERY_STATUS_LABELS: dict[str, LazyString] = {
     "submitted": _l("Submitted"),

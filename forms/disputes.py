@@ -12,7 +12,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
+from wtforms import Field, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, StopValidation
 
 from app.models import DisputeDecision
@@ -86,7 +86,7 @@ class DecideDisputeForm(FlaskForm):
 
     decision = RadioField(
         _l("Decision"),
-        choices=[(value, label) for value, label in DECISION_LABELS.items()],
+        choices=[SelectChoice(value, label) for value, label in DECISION_LABELS.items()],
         validators=[InputRequired(message=_l("Choose release, refund or split."))],
     )
     expert_amount = _amount(_l("To the expert"))

@@ -11,7 +11,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, StringField, SubmitField
-from wtforms.validators import InputRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from app.services.payouts import iban_is_valid, normalize_iban
 
@@ -47,7 +47,7 @@ class PayoutSettingsForm(FlaskForm):
         ],
         description=_l("The id of your account at our payment provider (acct_…). Payouts then arrive "
                        "automatically."),
-        render_kw={"autocomplete": "off", "spellcheck": "false", "placeholder": "acct_…"},
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     account_name = StringField(
         _l("Account holder"),
@@ -91,7 +91,7 @@ class MarkPaidForm(FlaskForm):
     reference = StringField(
         _l("Bank reference"),
         filters=[_strip],
-        validators=[InputRequired(message=_l("Enter the reference of the bank transfer.")),
+        validators=[DataRequired(message=_l("Enter the reference of the bank transfer.")),
                     Length(max=MAX_REFERENCE, message=_l("Keep it under %(max)d characters."))],
     )
     submit = SubmitField(_l("Mark as paid"))

@@ -52,6 +52,12 @@ PROJECT = "project"  # every member (company A's users, the expert, the hub); ot
 PROJECT_WORK = "project_work"  # the expert and the hub; company A's users 403; others 404
 PROJECT_HUB = "project_hub"  # the hub only; the other members 403; others 404
 QC_OBJECT = "qc_object"  # the QC expert of the assignment and the hub; others 404
+PROJECT_EXPERT = "project_expert"  # the project's expert only; its other members 403; others 404
+PROJECT_COMPANY = "project_company"  # the project's company users only; its other members 403; others 404
+PROJECT_PARTY = "project_party"  # the company users and the expert (not the hub); others 404
+QC_REVIEW = "qc_review"  # the active QC expert (none in this world) and, read-only, the hub; others 404
+QC_SUBMIT = "qc_submit"  # the active QC expert only (none here): the hub 403, others 404
+INVOICE = "invoice"  # the company's users once the project is completed (it is not here): 404; others 403
 
 POLICY: dict[str, str] = {
     "static": PUBLIC,
@@ -144,6 +150,18 @@ POLICY: dict[str, str] = {
     "contracts.expert_sign": EXPERT_OBJECT,
     "contracts.verify": PUBLIC,
     "projects.index": LOGIN,
+    **{f"projects.{n}": PROJECT for n in ("delivery", "delivery_file", "acceptance_certificate", "disputes",
+                                           "rate")},
+    "projects.rate:POST": PROJECT_PARTY,  # the hub reads both ratings; only the parties rate
+    "projects.submit_delivery": PROJECT_EXPERT,
+    "projects.approve_delivery": PROJECT_COMPANY,
+    "projects.request_revision": PROJECT_COMPANY,
+    "projects.open_dispute": PROJECT_PARTY,
+    "projects.qc_review": QC_REVIEW,
+    "projects.qc_submit": QC_SUBMIT,
+    "earnings.index": EXPERT,
+    "earnings.settings": EXPERT,
+    "earnings.invoice": INVOICE,
     **{f"projects.{n}": PROJECT for n in (
         "channel", "messages", "post_message", "mark_read", "search", "files", "upload", "upload_version",
         "download", "inline", "model", "preview", "plan", "calls", "schedule_call")},
@@ -163,6 +181,7 @@ POLICY: dict[str, str] = {
 ARG_SOURCES: dict[str, dict[str, str]] = {
     "expert_offers.decline_invitation": {"invitation_id": "invitation_id_expert"},
     "company_offers.attachment": {"message_id": "negotiation_message_id"},
+    "projects.delivery_file": {"file_id": "delivery_file_id"},
     **{f"contracts.company_{n}": {"document_id": "contract_document_id"} for n in ("download", "preview", "sign")},
     **{f"contracts.expert_{n}": {"document_id": "subcontract_document_id"} for n in ("download", "preview", "sign")},
     **{f"admin_contracts.{n}": {"document_id": "contract_document_id"} for n in ("sign", "download")},
@@ -313,6 +332,9 @@ def _world(f: Any) -> dict[str, Any]:
 def _projects_world(f: Any, company_a: Any, expert: Any, admin: Any) -> dict[str, int]:
     """A funded project of company A with the expert: a file version, a task, a call, a QC assignment."""
     from app.models import (
+        Delivery,
+        DeliveryFile,
+        DeliveryStatus,
         JobStatus,
         OfferStatus,
         ProjectFile,
@@ -341,10 +363,17 @@ def _projects_world(f: Any, company_a: Any, expert: Any, admin: Any) -> dict[str
                      starts_at=utcnow(), join_url="https://meet.example/room", created_by_id=admin.id)
     qc = QcAssignment(project_id=project.id, expert_id=expert.id, assigned_by_id=admin.id,
                       nda_storage_key="matrix-qc-nda", nda_sha256="0" * 64)
-    db.session.add_all([version, task, call, qc])
+    delivery = Delivery(project_id=project.id, number=1, status=DeliveryStatus.FORWARDED, notes="Report",
+                        submitted_by_id=expert.user_id)
+    db.session.add_all([version, task, call, qc, delivery])
+    db.session.flush()
+    delivery_file = DeliveryFile(delivery_id=delivery.id, storage_key="matrix-delivery-file", original_name="r.pdf",
+                                 file_type="pdf", content_type="application/pdf", size_bytes=10, sha256="0" * 64)
+    db.session.add(delivery_file)
     db.session.flush()
     return {"project_id": project.id, "file_id": file.id, "version_id": version.id, "milestone_id": milestone.id,
-            "task_id": task.id, "call_id": call.id, "assignment_id": qc.id}
+            "task_id": task.id, "call_id": call.id, "assignment_id": qc.id, "delivery_id": delivery.id,
+            "delivery_file_id": delivery_file.id}
 
 
 def _tickets_world(f: Any, company_a: Any, owner_a: Any, job: Any) -> dict[str, int]:
@@ -415,6 +444,18 @@ def _expected(policy: str, principal: str, endpoint: str) -> Callable[[int], boo
         if principal in members:
             return ok
         return "deny" if principal in {"owner_a", "member_a", "expert"} else "notfound"
+    if policy in {PROJECT_EXPERT, PROJECT_COMPANY, PROJECT_PARTY}:
+        allowed = {PROJECT_EXPERT: {"expert"}, PROJECT_COMPANY: {"owner_a", "member_a"},
+                   PROJECT_PARTY: {"owner_a", "member_a", "expert"}}[policy]
+        if principal in allowed:
+            return ok
+        return "deny" if principal in {"owner_a", "member_a", "expert", "admin"} else "notfound"
+    if policy == QC_REVIEW:
+        return ok if principal == "admin" else "notfound"
+    if policy == QC_SUBMIT:
+        return "deny" if principal == "admin" else "notfound"
+    if policy == INVOICE:
+        return "notfound" if company else "deny"
     if policy == QC_OBJECT:
         return ok if principal in {"expert", "admin"} else "notfound"
     if policy == ADMIN_FILE:
@@ -479,7 +520,7 @@ def test_route_access(world, endpoint, method, principal):
                 user.suspended_at = utcnow()
                 db.session.commit()
                 world.dirty = True
-            policy = _policy(app, endpoint)
+            policy = POLICY.get(f"{endpoint}:{method}") or _policy(app, endpoint)
             assert policy is not None
             expected = _expected(policy, principal, endpoint)
             allowed_call = callable(expected)

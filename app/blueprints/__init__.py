@@ -14,6 +14,7 @@ def register_blueprints(app: Flask) -> None:
         company_jobs,
         company_offers,
         contracts,
+        earnings,
         expert,
         files,
         health,
@@ -26,5 +27,5 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (health, auth, portal, company, company_jobs, company_offers, tickets, expert, board, offers, files,
-                   payments, webhooks, contracts, projects):
+                   payments, webhooks, contracts, projects, earnings):
         app.register_blueprint(module.bp)

@@ -29,7 +29,7 @@ from app.documents.templates import HUB_NAME, Party, expert_display_name
 TITLE = "Final invoice"
 EXPLANATION = (
     "The client price was paid upfront and held by Plasticonnect Hub until you accepted the work. "
-    "Nothing more is due: the amount released below was settled from the funds held."
+    "Nothing more is due: the amount released above was settled from the funds held."
 )
 
 

@@ -209,12 +209,26 @@ def _load(delivery_id: int, actor: User, *, lock: bool = False) -> tuple[Deliver
     if not _visible_to(delivery, side):
         raise _not_found()
     if lock:
-        locked = db.session.get(Project, project.id, with_for_update=True, populate_existing=True)
-        again = db.session.get(Delivery, delivery_id, with_for_update=True, populate_existing=True)
-        if locked is None or again is None:
+        project = _lock_project(project.id)
+        db.session.execute(sa.select(Delivery.id).where(Delivery.id == delivery_id).with_for_update())
+        again = db.session.get(Delivery, delivery_id, populate_existing=True)
+        if again is None:
             raise _not_found()
-        project, delivery = locked, again
+        delivery = again
     return delivery, project, side
+
+
+def _lock_project(project_id: int) -> Project:
+    """Lock the project's row and re-read it (what a concurrent transaction committed is seen).
+
+    The lock is taken with a plain SELECT ... FOR UPDATE: an ORM load FOR UPDATE of a row this
+    session already holds would fail its version check instead of reading the new state.
+    """
+    db.session.execute(sa.select(Project.id).where(Project.id == project_id).with_for_update())
+    project = db.session.get(Project, project_id, populate_existing=True)
+    if project is None:
+        raise _not_found()
+    return project
 
 
 def load_delivery(delivery_id: int, *, actor: User) -> tuple[Delivery, Project, Side]:
@@ -356,7 +370,7 @@ def submit_delivery(project_id: int, *, actor: User, notes: str, checklist: list
         raise ValidationFailed(_("The files are %(size)s together; the limit of one delivery is %(limit)s.",
                                  size=human_size(total), limit=human_size(max_total_bytes())))
 
-    project = db.session.get(Project, project.id, with_for_update=True, populate_existing=True) or project
+    project = _lock_project(project.id)
     refusal = _submit_refusal(project)
     if refusal:
         raise ValidationFailed(refusal)
@@ -563,7 +577,7 @@ def render_acceptance_certificate(data: AcceptanceCertificate) -> bytes:
             ("Accepted by", f"<b>{escape(data.approved_by)}</b>, {escape(data.company_name)}"),
             ("Accepted at", escape(pdf.format_utc(data.approved_at))),
             ("Contract reference", escape(data.contract_reference)),
-            ("Project", escape(data.job_title)),
+            ("Job", escape(data.job_title)),
             ("Expert", escape(f"Expert {data.expert_pseudonym}")),
             ("Delivery", escape(f"Version {data.delivery_number}, submitted {pdf.format_utc(data.submitted_at)}")),
         ]),

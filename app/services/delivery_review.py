@@ -62,7 +62,6 @@ MAX_COMMENT_CHARS = 5000
 NOTIFICATION_TEXT_MAX = 500
 SCORE_MIN, SCORE_MAX = 1, 5
 QUEUE_PER_PAGE = 20
-QC_REVIEW_PATH = "/projects/deliveries/{id}/qc"
 ADMIN_DELIVERY_PATH = "/admin/deliveries/{id}"
 # The queue's filters besides one status: the deliveries still open (the default) and every delivery.
 QUEUE_OPEN = "open"

@@ -2,7 +2,8 @@
 
 contract: awaiting_signatures -sign (the last signature)-> signed -fund-> funded
           awaiting_signatures | signed -cancel-> cancelled
-project:  active -approve-> accepted -release-> completed ; active -cancel (refund)-> cancelled ; accepted -dispute-> disputed
+project:  active -approve-> accepted -release-> completed ; active -cancel (refund)-> cancelled
+          accepted -dispute-> disputed (before the release ran)
           active -dispute-> disputed -decide-> completed (release, split) | cancelled (refund) | active (withdrawn)
 """
 

@@ -18,7 +18,19 @@ from werkzeug.routing import Rule
 
 from admin_views.base import StaffOnly
 from app.extensions import db
-from app.models import CompanyInvitation, EmailMessage, JobStatus, OutboxMessage, QcAssignment, User
+from app.models import (
+    CompanyInvitation,
+    Delivery,
+    DeliveryStatus,
+    EmailMessage,
+    JobStatus,
+    OutboxMessage,
+    Payout,
+    PayoutMethod,
+    PayoutRole,
+    QcAssignment,
+    User,
+)
 from app.services import audit, uow
 from tests.admin_views.conftest import company_case, expert_case, snapshot
 from tests.admin_views.test_jobs import make_job_attachment
@@ -101,12 +113,18 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
     }
     qc = QcAssignment(project_id=project.id, expert_id=expert.expert.id, assigned_by_id=admin.id,
                       nda_storage_key="walker-qc-nda", nda_sha256="0" * 64)
-    db.session.add(qc)
+    delivery = Delivery(project_id=project.id, number=1, status=DeliveryStatus.HUB_REVIEW, notes="Report",
+                        submitted_by_id=project.contract.expert.user_id)
+    payout = Payout(project_id=project.id, expert_id=project.expert_id, role=PayoutRole.EXPERT, amount_minor=1000,
+                    currency="EUR", method=PayoutMethod.BANK, idempotency_key=f"payout-{project.id}-expert")
+    db.session.add_all([qc, delivery, payout])
     uow.commit()
+    ids.update(admin_deliveries=delivery.id, admin_payouts=payout.id)
     return {
         "ids": ids,
         "attachment_ids": {"jobs": job_attachment.id},
         "assignment_ids": {"admin_projects": qc.id},
+        "project_ids": {"admin_payouts": project.id},
         "job_ids": {"offers": an_offer.job_id},
         "document_ids": {"company_verification": company.document.id, "expert_verification": expert.document.id,
                          "admin_contracts": contract.documents[0].id},
@@ -131,6 +149,8 @@ def build_url(app: Flask, rule: Rule, world: dict[str, Any]) -> str:
     for arg in rule.arguments:
         if arg == "document_id":
             values[arg] = world["document_ids"][view]
+        elif arg == "project_id" and view in world["project_ids"]:
+            values[arg] = world["project_ids"][view]
         elif arg == "assignment_id":
             values[arg] = world["assignment_ids"][view]
         elif arg == "attachment_id":

@@ -70,6 +70,7 @@ def test_the_expert_sees_the_form_with_one_row_per_deliverable(client: FlaskClie
     assert 'data-testid="check-row-2"' not in html
     assert "Report" in html and "Process window" in html and 'multiple' in html
     assert deliveries.upload_hint() in html
+    assert 'data-testid="tab-delivery" aria-current="page"' in html
 
 
 @pytest.mark.parametrize("who", ["owner", "colleague", "staff"])

@@ -68,8 +68,9 @@ def test_the_qc_expert_reads_the_delivery_and_the_rubric(app, world, delivery):
     assert len(re.findall(r'name="completeness"', html)) == 5
     assert "without your name or pseudonym" in html
     assert 'data-testid="tab-' in html  # inside the workspace layout
-    if "projects.delivery_file" in app.view_functions:
-        assert f'href="/projects/deliveries/files/{file.id}"' in html
+    assert f'href="/projects/deliveries/files/{file.id}"' in html
+    download = _as(app, world.qc_user).get(f"/projects/deliveries/files/{file.id}")
+    assert download.status_code == 200 and download.data[:5] == b"%PDF-"
 
 
 def test_hub_staff_read_the_page_without_the_form(app, world, delivery):
@@ -114,10 +115,11 @@ def test_requesting_changes_sends_it_back_to_the_expert(app, world, delivery):
     assert reload(delivery).status is DeliveryStatus.CHANGES_REQUESTED
     assert "The expert reads your comments" in client.get(_url(delivery)).get_data(as_text=True)
     # The expert's delivery tab names the reviewer "Quality control" only.
-    expert_html = _as(app, world.expert).get(f"/projects/{world.project.id}/delivery").get_data(as_text=True)
-    if "projects.delivery" in app.view_functions:
-        assert QC_COMMENTS in expert_html and "Quality control" in expert_html
-        assert "Q7QC" not in expert_html and QC_NAME not in expert_html
+    response = _as(app, world.expert).get(f"/projects/{world.project.id}/delivery")
+    expert_html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert QC_COMMENTS in expert_html and "Quality control" in expert_html
+    assert "Q7QC" not in expert_html and QC_NAME not in expert_html
 
 
 def test_missing_scores_and_comments_keep_what_was_typed(app, world, delivery):

@@ -531,6 +531,20 @@ def test_reminders_once_per_window(app: Flask, world: World) -> None:
     assert actions("deliveries", delivery.id).count("delivery.review_reminded") == 2
 
 
+def test_the_outbox_sweep_sends_the_reminders(app: Flask, world: World) -> None:
+    delivery = forward(world, submit(world))
+    db.session.execute(sa.update(Delivery).where(Delivery.id == delivery.id)
+                       .values(forwarded_at=utcnow() - timedelta(days=8)))
+    uow.commit()
+    result = app.test_cli_runner().invoke(args=["outbox", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert "reminded companies of 1 delivery(ies)" in result.output
+    assert notes_of(world.owner, "delivery.review_reminder")[0].params["days"] == 8
+    again = app.test_cli_runner().invoke(args=["outbox", "sweep"])
+    assert "reminded companies" not in again.output
+    assert len(notes_of(world.owner, "delivery.review_reminder")) == 1
+
+
 def test_no_reminder_for_a_fresh_or_answered_delivery(app: Flask, world: World) -> None:
     app.config["DELIVERY_REVIEW_REMINDER_DAYS"] = 3
     delivery = forward(world, submit(world))
@@ -539,3 +553,125 @@ def test_no_reminder_for_a_fresh_or_answered_delivery(app: Flask, world: World) 
     uow.commit()
     revise(world, delivery)
     assert deliveries.remind_pending_reviews(now=utcnow() + timedelta(days=30)) == 0
+
+
+# Races (PostgreSQL: SQLite has no row locks) ------------------------------------------------------
+
+RACE_ROUNDS = 3
+CONTENDERS = 6
+
+
+@pytest.mark.postgres
+def test_approve_and_revision_at_the_same_time_exactly_one_wins(storage_dir: str) -> None:
+    import threading
+
+    from tests.conftest import _clear_tables, _create_schema, _to_sqlalchemy_url, make_app, postgres_url
+
+    race_app = make_app(storage_dir, SQLALCHEMY_DATABASE_URI=_to_sqlalchemy_url(postgres_url()))
+    try:
+        for _ in range(RACE_ROUNDS):
+            with race_app.app_context():
+                _create_schema(race_app)
+                _clear_tables(race_app)
+                w = make_world()
+                delivery_id = forward(w, submit(w)).id
+                users = [w.owner.id, w.colleague.id]
+                project_id, contract_id = w.project.id, w.project.contract_id
+            barrier = threading.Barrier(CONTENDERS)
+            outcomes: list[str] = []
+
+            def contender(n: int, barrier: threading.Barrier = barrier, outcomes: list[str] = outcomes,
+                          users: list[int] = users, delivery_id: int = delivery_id) -> None:
+                with race_app.app_context():
+                    actor = db.session.get(User, users[n % 2])
+                    barrier.wait()
+                    try:
+                        if n % 2:
+                            deliveries.request_revision(delivery_id, actor=actor, comment="Change the gate.")
+                        else:
+                            deliveries.approve_delivery(delivery_id, actor=actor)
+                        uow.commit()
+                        outcomes.append("revised" if n % 2 else "approved")
+                    except (InvalidTransition, ValidationFailed) as exc:
+                        uow.rollback()
+                        outcomes.append(f"refused: {exc}")
+                    finally:
+                        db.session.remove()
+
+            threads = [threading.Thread(target=contender, args=(n,)) for n in range(CONTENDERS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            winners = [o for o in outcomes if not o.startswith("refused")]
+            assert len(outcomes) == CONTENDERS and len(winners) == 1, outcomes
+            with race_app.app_context():
+                delivery = db.session.get(Delivery, delivery_id)
+                project = db.session.get(Project, project_id)
+                releases = db.session.scalar(sa.select(sa.func.count(LedgerTransaction.id)).where(
+                    LedgerTransaction.idempotency_key == release_key(contract_id)))
+                if winners == ["approved"]:
+                    assert delivery.status is DeliveryStatus.APPROVED and project.status is ProjectStatus.COMPLETED
+                    assert releases == 1
+                else:
+                    assert delivery.status is DeliveryStatus.REVISION_REQUESTED
+                    assert project.status is ProjectStatus.ACTIVE and releases == 0
+                assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id)).where(
+                    AuditEvent.entity == "deliveries", AuditEvent.entity_id == delivery_id,
+                    AuditEvent.action.in_(["delivery.approved", "delivery.revision_requested"]))) == 1
+                db.session.remove()
+    finally:
+        with race_app.app_context():
+            db.session.remove()
+            _clear_tables(race_app)
+            db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_double_submission_makes_one_delivery(storage_dir: str) -> None:
+    import threading
+
+    from tests.conftest import _clear_tables, _create_schema, _to_sqlalchemy_url, make_app, postgres_url
+
+    race_app = make_app(storage_dir, SQLALCHEMY_DATABASE_URI=_to_sqlalchemy_url(postgres_url()))
+    try:
+        with race_app.app_context():
+            _create_schema(race_app)
+            _clear_tables(race_app)
+            w = make_world()
+            project_id, expert_id = w.project.id, w.expert.id
+        barrier = threading.Barrier(CONTENDERS)
+        outcomes: list[str] = []
+
+        def contender() -> None:
+            with race_app.app_context():
+                actor = db.session.get(User, expert_id)
+                barrier.wait()
+                try:
+                    deliveries.submit_delivery(project_id, actor=actor, notes="Twice", checklist=CHECKLIST,
+                                               uploads=[Upload("data.csv", CSV)])
+                    uow.commit()
+                    outcomes.append("ok")
+                except ValidationFailed as exc:
+                    uow.rollback()
+                    outcomes.append(f"refused: {exc}")
+                finally:
+                    db.session.remove()
+
+        threads = [threading.Thread(target=contender) for _ in range(CONTENDERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert outcomes.count("ok") == 1 and len(outcomes) == CONTENDERS, outcomes
+        assert all(o == "ok" or "still being reviewed" in o for o in outcomes), outcomes
+        with race_app.app_context():
+            assert db.session.scalar(sa.select(sa.func.count(Delivery.id))) == 1
+            assert db.session.scalar(sa.select(sa.func.count(DeliveryFile.id))) == 1
+            db.session.remove()
+        assert len(blobs(storage_dir)) == 1  # the refused submissions left no file behind
+    finally:
+        with race_app.app_context():
+            db.session.remove()
+            _clear_tables(race_app)
+            db.engine.dispose()

@@ -303,7 +303,7 @@ def test_release_pays_the_expert_price_and_the_hub_fee_in_one_transaction(scene)
     assert count(Refund) == 0
     assert contract.status is ContractStatus.FUNDED
     [company_note] = notes(scene.owner, "dispute.decided")
-    assert "€4,600.00" in company_note.params["decision"] and "released to the expert" in company_note.params["decision"]
+    assert company_note.params["decision"] == "the held funds (€4,600.00) are released to the expert"
     assert company_note.params["reason"] == "The delivery matches the offer."
     [expert_note] = notes(scene.expert, "dispute.decided")
     assert "€4,000.00" in expert_note.params["decision"] and "4,600" not in expert_note.params["decision"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import sqlalchemy as sa
@@ -31,6 +33,8 @@ from app.services.projects import Side
 from app.services.ratings import RatingRefused
 from app.services.transitions import transition
 from app.workflows.contracts import PROJECT_WORKFLOW
+from tests import factories
+from tests.conftest import _clear_tables, _create_schema, _to_sqlalchemy_url, make_app, postgres_url
 
 P = ProjectStatus
 GOOD = {"overall": 5, "quality": 4, "communication": 5, "timeliness": 3, "expertise": 5}
@@ -311,3 +315,74 @@ def test_the_rating_page_shows_each_side_what_is_theirs(scene: Scene, f: Any) ->
     assert qc_page.is_qc and qc_page.rating is None and qc_page.company_rating is None
     with pytest.raises(NotFound):
         ratings.rating_page(scene.project.id, actor=f.company_user())
+
+
+# Races (PostgreSQL) ----------------------------------------------------------------------------
+
+RACERS = 8
+
+
+def _own_database(url: str) -> str:
+    """A database of this test's own: other runs truncating theirs cannot deadlock it."""
+    parsed = urlparse(url)
+    name = f"{parsed.path.lstrip('/') or 'test'}_rating_races"
+    engine = sa.create_engine(_to_sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return parsed._replace(path=f"/{name}").geturl()
+
+
+@pytest.mark.postgres
+def test_colleagues_rating_at_the_same_time_make_one_rating(storage_dir: str) -> None:
+    app = make_app(storage_dir, SQLALCHEMY_DATABASE_URI=_to_sqlalchemy_url(_own_database(postgres_url())),
+                   SQLALCHEMY_ENGINE_OPTIONS={"pool_size": RACERS + 2, "max_overflow": 0, "pool_timeout": 30})
+    try:
+        with app.app_context():
+            _create_schema(app)
+            project = factories.project(members=RACERS)
+            finish(project, projects.member_users(project, side=Side.HUB)[0])
+            project_id = project.id
+            raters = [u.id for u in projects.member_users(project, side=Side.COMPANY)]
+            uow.commit()
+        barrier = threading.Barrier(RACERS)
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def race(user_id: int) -> None:
+            with app.app_context():
+                user = db.session.get(User, user_id)
+                assert user is not None
+                barrier.wait()
+                try:
+                    ratings.rate_expert(project_id, actor=user, **GOOD, feedback=f"From {user_id}")
+                    uow.commit()
+                    result = "rated"
+                except RatingRefused as exc:
+                    uow.rollback()
+                    result = "refused" if "already rated" in str(exc) else str(exc)
+                finally:
+                    db.session.remove()
+                with lock:
+                    outcomes.append(result)
+
+        threads = [threading.Thread(target=race, args=(uid,)) for uid in raters]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sorted(outcomes) == ["rated"] + ["refused"] * (RACERS - 1)
+        with app.app_context():
+            assert count(Rating) == 1
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)
+                                     .where(Notification.kind == "rating.received")) == 1
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                                     .where(AuditEvent.action == "rating.created")) == 1
+    finally:
+        with app.app_context():
+            db.session.remove()
+            _clear_tables(app)
+            db.engine.dispose()

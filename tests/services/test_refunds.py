@@ -27,6 +27,7 @@ from app.models import (
     Refund,
     RefundStatus,
 )
+from app.models.mixins import utcnow
 from app.services import disputes, escrow, refunds, uow
 from app.services.release import ReleaseParts
 from app.tasks import refunds as refund_tasks
@@ -73,6 +74,8 @@ def card_scene(f: Any, app: Flask, fake: FakeStripe) -> Scene:
     assert project.contract.funding_method is FundingMethod.CARD
     hub = db.session.get(type(owner), project.manager_id)
     assert hub is not None
+    hub.totp_enabled_at = utcnow()  # the back office and the workspace need two-factor authentication
+    uow.commit()
     return Scene(project, owner, colleague, project.contract.expert.user, hub)
 
 

@@ -58,7 +58,8 @@ def tabs_context(project: Project, side: projects.Side, tab: str) -> dict[str, A
 
 
 TABS = (("channel", "projects.channel"), ("files", "projects.files"), ("plan", "projects.plan"),
-        ("calls", "projects.calls"))
+        ("calls", "projects.calls"), ("delivery", "projects.delivery"), ("disputes", "projects.disputes"),
+        ("rating", "projects.rate"))
 
 
 @bp.errorhandler(NeedsTwoFactor)

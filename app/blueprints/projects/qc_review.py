@@ -24,7 +24,7 @@ from forms.delivery_review import (
     DELIVERY_STATUS_LABELS,
     RUBRIC,
     VERDICT_COLOURS,
-    VERDICT_LABELS,
+    VERDICT_SHORT_LABELS,
     QcReviewForm,
 )
 
@@ -33,7 +33,7 @@ FILE_ENDPOINT = "projects.delivery_file"  # the delivery's files are downloaded 
 LABELS = {
     "delivery_status_labels": DELIVERY_STATUS_LABELS,
     "delivery_status_colours": DELIVERY_STATUS_COLOURS,
-    "verdict_labels": VERDICT_LABELS,
+    "verdict_labels": VERDICT_SHORT_LABELS,
     "verdict_colours": VERDICT_COLOURS,
     "rubric": RUBRIC,
 }

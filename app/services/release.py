@@ -195,11 +195,13 @@ def release_entries(project: Project, parts: ReleaseParts) -> list[Posting]:
 
 
 def _lock_project(project_id: int) -> Project | None:
-    """The project, re-read and locked until commit (``FOR UPDATE``; SQLite ignores it)."""
-    return db.session.scalars(
-        sa.select(Project).where(Project.id == project_id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    """The project, locked until commit (``FOR UPDATE``; SQLite ignores it), then re-read.
+
+    The lock is taken with a plain SELECT of the id: an ORM load FOR UPDATE of a row this session
+    already holds would fail its version check instead of reading what a concurrent release committed.
+    """
+    db.session.execute(sa.select(Project.id).where(Project.id == project_id).with_for_update())
+    return db.session.get(Project, project_id, populate_existing=True)
 
 
 def _authorize(actor: User | None, project: Project) -> None:

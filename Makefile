@@ -9,7 +9,7 @@ PORT   ?= 5000
 PYTEST_ARGS ?=
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: run test lint translations setup setup-dev migrate worker clean help bench-matching
+.PHONY: run test lint translations setup setup-dev migrate worker clean help bench-matching bench-fanout
 
 help:
 	@echo "make run     install, migrate, seed the catalog and demo accounts, serve http://$(HOST):$(PORT)"
@@ -73,6 +73,11 @@ worker: $(VENV)/.runtime
 # Matching latency, scaling, build time and memory goals (PERFORMANCE.md §4.3); exit 1 on a failed goal.
 bench-matching: $(VENV)/.runtime
 	$(BIN)/python -m benchmarks.matching
+
+# Project-channel fan-out: send-to-receive p99 for a 50-member room at 100 msg/s, one process
+# versus two processes linked by Redis (PERFORMANCE.md §4.4); needs Redis on 127.0.0.1:6379.
+bench-fanout: $(VENV)/.dev
+	$(BIN)/python -m benchmarks.fanout --check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

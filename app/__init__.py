@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Config, config_from_env
-from app.extensions import babel, csrf, db, limiter, login_manager, mail, migrate, socketio
+from app.extensions import babel, configure_sqlite, csrf, db, limiter, login_manager, mail, migrate, socketio
 
 
 def create_app(config_class: type[Config] | None = None, **overrides: object) -> Flask:
@@ -32,6 +32,7 @@ def create_app(config_class: type[Config] | None = None, **overrides: object) ->
 
     importlib.import_module("app.models")  # every mapper registered before the first query
     db.init_app(app)
+    configure_sqlite(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     login_manager.init_app(app)
     mail.init_app(app)

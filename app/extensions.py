@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -37,3 +39,25 @@ csrf = CSRFProtect()
 socketio = SocketIO()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address)
+
+
+def configure_sqlite(app: Any) -> None:
+    """Embedded mode: SQLite in WAL mode (readers never wait for the writer; a commit costs microseconds,
+    not a file sync), and a busy timeout instead of "database is locked" when two writers meet."""
+    import sqlalchemy as sa
+
+    url = str(app.config.get("SQLALCHEMY_DATABASE_URI", ""))
+    if not url.startswith("sqlite"):
+        return
+    in_memory = ":memory:" in url or "mode=memory" in url or url.rstrip("/") in {"sqlite:", "sqlite:/"}
+    with app.app_context():
+        engine = db.engine
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=5000")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

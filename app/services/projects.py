@@ -353,8 +353,10 @@ def author_labels(project: Project, author_ids: Iterable[int]) -> dict[int, tupl
 _author_labels = author_labels  # the name the workspace modules used first
 
 
-def _views(project: Project, side: Side, reader: User | None, messages: Sequence[ProjectMessage]) -> list[MessageView]:
-    labels = author_labels(project, [m.author_id for m in messages if m.author_id is not None])
+def _views(project: Project, side: Side, reader: User | None, messages: Sequence[ProjectMessage],
+           labels: dict[int, tuple[str, str]] | None = None) -> list[MessageView]:
+    if labels is None:
+        labels = author_labels(project, [m.author_id for m in messages if m.author_id is not None])
     out = []
     for m in messages:
         label, author_side = labels.get(m.author_id, ("", "platform")) if m.author_id else (
@@ -582,9 +584,11 @@ def push_message(message_id: int) -> None:
     message = db.session.get(ProjectMessage, message_id)
     if message is None:
         return
+    project = message.project
+    labels = author_labels(project, [message.author_id] if message.author_id is not None else [])  # once
     for side in Side:
         if message.audience in READS[side]:
-            view = view_for(message, side)
+            view = _views(project, side, None, [message], labels)[0]
             socketio.emit("message", {"project_id": message.project_id, **view.as_dict(), "mine": False},
                           to=room(message.project_id, side))
 

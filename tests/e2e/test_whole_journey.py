@@ -22,7 +22,9 @@ Screenshots of every step land in test-artifacts/e2e/<test name>/.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -179,37 +181,38 @@ def _as_text(data: bytes) -> str:
 class Recorder:
     """Everything one person's browser contexts received, kept for the canary scan.
 
-    Every request of the context except static assets goes through a route that fetches the
-    response, keeps its body and hands it to the browser unchanged: no page, JSON answer, long-poll
-    or download can slip past (reading bodies after the fact races with navigation). WebSocket
-    frames are recorded as they arrive.
+    Each context records a HAR with the bodies embedded: Playwright keeps every response as it
+    arrives (pages, redirects' targets, JSON answers, long-polls), whatever the page does next,
+    which reading bodies from event handlers cannot promise. WebSocket frames are recorded as they
+    arrive; downloads are read from the browser's download folder before the contexts close.
     """
 
+    name: str
+    folder: Path
     items: list[Received] = field(default_factory=list)
+    contexts: list[Any] = field(default_factory=list)
+    downloads: list[Any] = field(default_factory=list)
 
-    def attach(self, context: Any) -> None:
-        context.route(lambda url: url.startswith("http") and "/static/" not in url, self._route)
+    def page(self, browser: Any, watch: Watch | None = None, *, block_websockets: bool = False) -> Any:
+        """A page in a new recorded context (with ``watch``, its errors count as the test's errors)."""
+        har = self.folder / f"{self.name}-{len(self.contexts)}.har"
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB",
+                                      record_har_path=str(har), record_har_content="embed")
+        if block_websockets:
+            context.add_init_script(BLOCK_WEBSOCKETS)  # what a proxy that refuses WebSocket upgrades does
         context.on("page", self._page)
-        for page in context.pages:
-            self._page(page)
+        self.contexts.append((context, har))
+        page = context.new_page()
+        if watch is not None:
+            errors = watch.errors
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", watch._console)
+            page.on("response", watch._response)
+        return page
 
     def _page(self, page: Any) -> None:
         page.on("websocket", self._websocket)
-
-    def _route(self, route: Any) -> None:
-        request = route.request
-        response = route.fetch(max_redirects=0, timeout=60_000)
-        body = response.body()
-        disposition = response.headers.get("content-disposition", "")
-        if "/socket.io/" in request.url:
-            kind = "poll"
-        elif disposition.startswith("attachment"):
-            kind = "download"
-        else:
-            kind = {"document": "page", "xhr": "xhr", "fetch": "xhr"}.get(request.resource_type, "other")
-        if body and not 300 <= response.status < 400:
-            self.items.append(Received(kind, f"{request.method} {request.url}", _as_text(body)))
-        route.fulfill(response=response, body=body)
+        page.on("download", self.downloads.append)
 
     def _websocket(self, ws: Any) -> None:
         def received(payload: str | bytes) -> None:
@@ -217,6 +220,25 @@ class Recorder:
             self.items.append(Received("frame", ws.url, data.decode("utf-8", "replace")))
 
         ws.on("framereceived", received)
+
+    def close(self) -> None:
+        """Read the downloads, close the contexts (which writes the HARs) and take in every response body."""
+        for download in self.downloads:
+            data = Path(download.path()).read_bytes()
+            self.items.append(Received("download", f"{download.url} ({download.suggested_filename})",
+                                       _as_text(data)))
+        for context, har in self.contexts:
+            context.close()
+            for entry in json.loads(har.read_text())["log"]["entries"]:
+                url, content = entry["request"]["url"], entry["response"]["content"]
+                if "/static/" in url or not content.get("text"):
+                    continue
+                body = content["text"]
+                data = base64.b64decode(body) if content.get("encoding") == "base64" else body.encode()
+                kind = {"document": "page", "xhr": "xhr", "fetch": "xhr"}.get(entry.get("_resourceType", ""), "other")
+                if "/socket.io/" in url:
+                    kind = "poll"
+                self.items.append(Received(kind, f"{entry['request']['method']} {url}", _as_text(data)))
 
     def count(self, kind: str) -> int:
         return sum(1 for item in self.items if item.kind == kind)
@@ -250,10 +272,10 @@ class Journey:
     started: float = field(default_factory=time.monotonic)
 
     def page(self, recorder: Recorder | None = None) -> Any:
-        page = self.watch.page(self.browser)
+        """A person's browser page; a recorded one when ``recorder`` is given."""
         if recorder is not None:
-            recorder.attach(page.context)
-        return page
+            return recorder.page(self.browser, self.watch)
+        return self.watch.page(self.browser)
 
     def lap(self, name: str) -> None:
         self.timings.append((name, round(time.monotonic() - self.started, 1)))
@@ -596,10 +618,7 @@ def _listeners(j: Journey, company: Any, recorder: Recorder, project_id: int) ->
     live.on("pageerror", lambda exc: j.watch.errors.append(str(exc)))
     live.goto(channel)
     live.wait_for_selector(LIVE)
-    context = j.browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-    context.add_init_script(BLOCK_WEBSOCKETS)  # a proxy that refuses WebSocket upgrades
-    recorder.attach(context)
-    polling = context.new_page()
+    polling = recorder.page(j.browser, block_websockets=True)
     polling.on("pageerror", lambda exc: j.watch.errors.append(str(exc)))
     _log_in(polling, j.base, OWNER[0], OWNER[1])
     polling.goto(channel)
@@ -813,7 +832,7 @@ def test_the_whole_journey_with_a_canary_scan(journey_app, browser, shots, fake_
     result = journey_app.test_cli_runner().invoke(args=["create-admin", "--email", ADMIN[0], "--name", ADMIN[2]],
                                                   input=f"{ADMIN[1]}\n{ADMIN[1]}\n")
     assert result.exit_code == 0, result.output
-    company_seen, hub_seen = Recorder(), Recorder()
+    company_seen, hub_seen = Recorder("company", tmp_path), Recorder("hub", tmp_path)
     with LiveServer(journey_app) as server:
         fake_provider.webhook_url = f"{server.url}/webhooks/stripe"
         j = Journey(journey_app, server.url, browser, shots, Watch(), tmp_path)
@@ -867,6 +886,8 @@ def test_the_whole_journey_with_a_canary_scan(journey_app, browser, shots, fake_
             page.reload()
             page.wait_for_selector("[data-testid=messages]")
         j.shots(listeners[1], "company-channel-at-the-end")
+        company_seen.close()
+        hub_seen.close()
         j.lap("10 release, payouts, rating")
 
     # The money: one funding, one release, one payout.sent per role; the escrow empty; one transfer per payout.

@@ -13,6 +13,7 @@ from admin_views.base import HubIndexView, json_block
 from admin_views.catalog import CatalogTermView
 from admin_views.contracts import ContractsView
 from admin_views.deliveries import DeliveriesView
+from admin_views.disputes import DisputesView
 from admin_views.escrow import EscrowView
 from admin_views.jobs import JobInvitationView, JobReviewView
 from admin_views.labels import (
@@ -89,6 +90,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(ContractsView(name=_l("Contracts"), category=money, endpoint="admin_contracts", url="contracts"))
     admin.add_view(EscrowView(name=_l("Escrow"), category=money, endpoint="escrow", url="escrow"))
     admin.add_view(PayoutsView(name=_l("Payouts"), category=money, endpoint="admin_payouts", url="payouts"))
+    admin.add_view(DisputesView(name=_l("Disputes"), category=money, endpoint="admin_disputes", url="disputes"))
     admin.add_view(ProjectsView(name=_l("Projects"), endpoint="admin_projects", url="projects"))
     admin.add_view(DeliveriesView(name=_l("Delivery checking"), endpoint="admin_deliveries", url="deliveries"))
     admin.add_view(UserView(User, db, name=_l("Users"), category=accounts, endpoint="users", url="users"))

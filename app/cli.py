@@ -880,6 +880,8 @@ def outbox_sweep() -> None:
     from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
     from app.tasks.projects import remind_overdue_milestones
+    from app.tasks.refunds import sweep_pending_refunds
+    from app.tasks.release import sweep_pending_payouts
 
     click.echo(f"delivered {sweep()} message(s)")
     ranked = sweep_stale_runs()
@@ -893,6 +895,15 @@ def outbox_sweep() -> None:
     else:
         if reminded:
             click.echo(f"reminded about {reminded} overdue milestone(s)")
+    try:
+        resent = sweep_pending_refunds() + sweep_pending_payouts()
+    except Exception:
+        uow.rollback()
+        logger.exception("Refund and payout sweeps failed; the next sweep tries again")
+        click.echo("refund and payout sweeps failed (see the log)", err=True)
+    else:
+        if resent:
+            click.echo(f"sent again {resent} pending refund(s) and payout(s)")
     try:
         waiting = deliveries.remind_pending_reviews()
         uow.commit()
@@ -911,6 +922,8 @@ def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
     from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
     from app.tasks.projects import remind_overdue_milestones
+    from app.tasks.refunds import sweep_pending_refunds
+    from app.tasks.release import sweep_pending_payouts
 
     while not stop.wait(interval):
         try:
@@ -927,6 +940,12 @@ def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
                 except Exception:
                     uow.rollback()
                     logger.exception("Delivery review reminders failed; trying again in %s s", interval)
+                try:
+                    sweep_pending_refunds()
+                    sweep_pending_payouts()
+                except Exception:
+                    uow.rollback()
+                    logger.exception("Refund and payout sweeps failed; trying again in %s s", interval)
             if delivered:
                 click.echo(f"{datetime.now(UTC):%H:%M:%S} Outbox sweep delivered {delivered} message(s)")
         except Exception:

@@ -337,6 +337,9 @@ def _projects_world(f: Any, company_a: Any, expert: Any, admin: Any) -> dict[str
         DeliveryStatus,
         JobStatus,
         OfferStatus,
+        Payout,
+        PayoutMethod,
+        PayoutRole,
         ProjectFile,
         ProjectFileVersion,
         ProjectMilestone,
@@ -369,11 +372,13 @@ def _projects_world(f: Any, company_a: Any, expert: Any, admin: Any) -> dict[str
     db.session.flush()
     delivery_file = DeliveryFile(delivery_id=delivery.id, storage_key="matrix-delivery-file", original_name="r.pdf",
                                  file_type="pdf", content_type="application/pdf", size_bytes=10, sha256="0" * 64)
-    db.session.add(delivery_file)
+    payout = Payout(project_id=project.id, expert_id=expert.id, role=PayoutRole.EXPERT, amount_minor=1000,
+                    currency="EUR", method=PayoutMethod.BANK, idempotency_key=f"payout-{project.id}-expert")
+    db.session.add_all([delivery_file, payout])
     db.session.flush()
     return {"project_id": project.id, "file_id": file.id, "version_id": version.id, "milestone_id": milestone.id,
             "task_id": task.id, "call_id": call.id, "assignment_id": qc.id, "delivery_id": delivery.id,
-            "delivery_file_id": delivery_file.id}
+            "delivery_file_id": delivery_file.id, "payout_id": payout.id}
 
 
 def _tickets_world(f: Any, company_a: Any, owner_a: Any, job: Any) -> dict[str, int]:

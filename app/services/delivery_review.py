@@ -100,9 +100,15 @@ def _link(project: Project, delivery: Delivery) -> str:
 
 
 def _locked(delivery: Delivery) -> tuple[Delivery, Project]:
-    """Lock the project, then the delivery (the order app/services/deliveries.py locks them in), re-read."""
-    project = db.session.get(Project, delivery.project_id, with_for_update=True, populate_existing=True)
-    again = db.session.get(Delivery, delivery.id, with_for_update=True, populate_existing=True)
+    """Lock the project, then the delivery (the order app/services/deliveries.py locks them in), re-read.
+
+    A ``SELECT … FOR UPDATE`` re-reads rows this session loaded before the lock; ``Session.get`` with
+    ``with_for_update`` would instead raise StaleDataError when another transaction changed them meanwhile.
+    """
+    project = db.session.scalars(sa.select(Project).where(Project.id == delivery.project_id).with_for_update()
+                                 .execution_options(populate_existing=True)).one_or_none()
+    again = db.session.scalars(sa.select(Delivery).where(Delivery.id == delivery.id).with_for_update()
+                               .execution_options(populate_existing=True)).one_or_none()
     if project is None or again is None:
         raise _not_found()
     return again, project

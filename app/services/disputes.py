@@ -199,8 +199,7 @@ def open_dispute(project_id: int, *, actor: User, reason: str, delivery_id: int 
     audit.record("dispute.open", actor=actor, entity=Dispute.__tablename__, entity_id=dispute.id,
                  to_state=DisputeStatus.OPEN.value,
                  data={"project_id": project.id, "delivery_id": dispute.delivery_id, "side": side})
-    transition(project, PROJECT_WORKFLOW, ProjectStatus.DISPUTED, actor=actor, dispute_id=dispute.id,
-               released=project.released_at is not None)
+    transition(project, PROJECT_WORKFLOW, ProjectStatus.DISPUTED, actor=actor, dispute_id=dispute.id)
     label = _label(project)
     notifications.notify_staff("dispute.opened", link=ADMIN_DISPUTE_PATH.format(id=dispute.id), project=label,
                                reason=text)

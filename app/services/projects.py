@@ -210,6 +210,11 @@ def render_system(body: str) -> str:
         "progress": _("Progress on \u201c%(milestone)s\u201d: %(percent)s %%."),
         "milestone_started": _("Milestone \u201c%(milestone)s\u201d started."),
         "milestone_done": _("Milestone \u201c%(milestone)s\u201d is done."),
+        "dispute_opened": _("A dispute was opened; the release of the held funds is frozen until Plasticonnect "
+                            "Hub decides."),
+        "dispute_decided": _("Plasticonnect Hub decided the dispute; the decision is on the Dispute tab."),
+        "project_cancelled": _("The project was cancelled before the work started; the held funds are refunded "
+                               "to the company."),
         "milestone_reopened": _("Milestone \u201c%(milestone)s\u201d was reopened."),
         "call_cancelled": _("Video call cancelled: %(topic)s."),
         "milestone_overdue": _("Milestone \u201c%(milestone)s\u201d is overdue (due %(due)s)."),

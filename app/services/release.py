@@ -339,7 +339,20 @@ def escrow_movements(project: Project) -> EscrowMovements:
         released_at = datetime.fromisoformat(released_at)
     if released_at is not None and released_at.tzinfo is None:
         released_at = released_at.replace(tzinfo=UTC)
-    return EscrowMovements(int(row[0]), int(row[1]), int(row[2]), released_at)
+    # A dispute's split is one "escrow.released.split" transaction that also credits the company's
+    # refund (company_refunds): that part of its debit was refunded, not released.
+    releases = (
+        sa.select(LedgerEntry.transaction_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerEntry.account_id == acct.id, released)
+    )
+    split_refund = int(db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount_minor), 0))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerEntry.transaction_id.in_(releases), LedgerEntry.side == LedgerSide.CREDIT,
+               LedgerAccount.kind == LedgerAccountKind.COMPANY_REFUNDS)
+    ) or 0)
+    return EscrowMovements(int(row[0]), int(row[1]) - split_refund, int(row[2]) + split_refund, released_at)
 
 
 def invoice_pdf(project_id: int, *, actor: User) -> tuple[str, bytes]:

@@ -64,3 +64,29 @@ def send_payout(payout_id: int) -> bool:
     if payout.status is PayoutStatus.PENDING and payout.method is PayoutMethod.PROVIDER:
         raise PayoutNotSentYet(f"payout {payout_id} attempt {payout.attempts} failed: {payout.last_error}")
     return payout.status is PayoutStatus.SENT
+
+
+def sweep_pending_payouts(limit: int = 100) -> int:
+    """The retry path when a task was lost or ran out of RQ retries: release accepted projects whose
+    release did not happen, and send pending provider payouts again (each safe to run twice)."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.models import Payout
+
+    done = 0
+    for project in release.awaiting_release(limit):
+        try:
+            done += bool(release_project(project.id))
+        except Exception:
+            logger.warning("Project %s is still not released", project.id, exc_info=True)
+    ids = db.session.scalars(
+        sa.select(Payout.id).where(Payout.status == PayoutStatus.PENDING, Payout.method == PayoutMethod.PROVIDER)
+        .order_by(Payout.id).limit(limit)
+    ).all()
+    for payout_id in ids:
+        try:
+            done += bool(send_payout(payout_id))
+        except Exception:
+            logger.warning("Payout %s is still not sent", payout_id, exc_info=True)
+    return done

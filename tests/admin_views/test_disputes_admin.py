@@ -271,3 +271,12 @@ def test_empty_states(app, scene):
     assert 'data-testid="no-disputes"' in get(client, "/admin/disputes/")
     assert 'data-testid="no-cancellable"' in get(client, "/admin/disputes/cancellations")
     assert 'data-testid="no-refunds"' in get(client, "/admin/disputes/refunds")
+
+
+def test_the_workspace_page_sends_the_hub_to_the_case(app, scene):
+    client = hub_client(app, scene)
+    html = get(client, f"/projects/{scene.project.id}/disputes")
+    assert 'href="/admin/disputes/"' in html and "Open disputes in the back office" in html
+    dispute = open_one(scene)
+    html = get(client, f"/projects/{scene.project.id}/disputes")
+    assert f'href="/admin/disputes/{dispute.id}"' in html and "Decide this dispute in the back office" in html

@@ -191,7 +191,7 @@ class Recorder:
     folder: Path
     items: list[Received] = field(default_factory=list)
     contexts: list[Any] = field(default_factory=list)
-    downloads: list[Any] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
 
     def page(self, browser: Any, watch: Watch | None = None, *, block_websockets: bool = False) -> Any:
         """A page in a new recorded context (with ``watch``, its errors count as the test's errors)."""
@@ -212,7 +212,19 @@ class Recorder:
 
     def _page(self, page: Any) -> None:
         page.on("websocket", self._websocket)
-        page.on("download", self.downloads.append)
+        page.on("download", self._download)
+
+    def _download(self, download: Any) -> None:
+        self.downloads.append(download.url)  # every download must also be taken in by :meth:`download`
+
+    def download(self, page: Any, target: Any) -> bytes:
+        """Click ``target`` (a selector or locator) on ``page``, wait for the download and keep its bytes."""
+        with page.expect_download() as info:
+            (page.locator(target) if isinstance(target, str) else target).click()
+        data = Path(info.value.path()).read_bytes()
+        self.items.append(Received("download", f"{info.value.url} ({info.value.suggested_filename})",
+                                   _as_text(data)))
+        return data
 
     def _websocket(self, ws: Any) -> None:
         def received(payload: str | bytes) -> None:
@@ -222,13 +234,12 @@ class Recorder:
         ws.on("framereceived", received)
 
     def close(self) -> None:
-        """Read the downloads, close the contexts (which writes the HARs) and take in every response body."""
-        for download in self.downloads:
-            data = Path(download.path()).read_bytes()
-            self.items.append(Received("download", f"{download.url} ({download.suggested_filename})",
-                                       _as_text(data)))
+        """Close the contexts (which writes the HARs) and take in every response body."""
+        assert len(self.downloads) == self.count("download"), self.downloads
         for context, har in self.contexts:
+            t = time.monotonic()
             context.close()
+            print("closed", har, time.monotonic() - t)
             for entry in json.loads(har.read_text())["log"]["entries"]:
                 url, content = entry["request"]["url"], entry["response"]["content"]
                 if "/static/" in url or not content.get("text"):
@@ -267,6 +278,7 @@ class Journey:
     shots: Shots
     watch: Watch
     tmp: Path
+    seen: Recorder  # what the company's browsers received
     today: Any = field(default_factory=lambda: datetime.now(UTC).date())
     timings: list[tuple[str, float]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -584,9 +596,10 @@ def _sign_and_pay(j: Journey, admin: Any, company: Any, expert: Any, contract_id
     assert "signed" in admin.inner_text("[data-testid=status]").lower()
     j.shots(admin, "admin-signed-and-sealed")
     company.goto(f"{j.base}/company/contracts/{contract_id}")
-    for link in company.locator("[data-testid=download-sealed]").all():
-        with company.expect_download():
-            link.click()
+    sealed = company.locator("[data-testid=download-sealed]").all()
+    assert len(sealed) >= 2  # the contract and the NDA
+    for link in sealed:
+        j.seen.download(company, link)
     company.click("[data-testid=pay]")
     company.wait_for_selector("[data-testid=held-funds]")
     company.click("[data-testid=pay-by-card] button[type=submit]")
@@ -596,8 +609,7 @@ def _sign_and_pay(j: Journey, admin: Any, company: Any, expert: Any, contract_id
     company.wait_for_url(re.compile(rf".*/company/contracts/{contract_id}/paid.*"))
     company.reload()
     assert "funded" in company.inner_text("[data-testid=payment-status]").lower()
-    with company.expect_download():
-        company.click("[data-testid=receipt-link]")
+    j.seen.download(company, "[data-testid=receipt-link]")
     j.shots(company, "company-paid")
 
 
@@ -696,8 +708,7 @@ def _quality_control_joins(j: Journey, admin: Any, qc: Any, company: Any, projec
     j.shots(qc, "qc-shares-a-file")
     company.goto(f"{j.base}/projects/{project_id}/files")
     for link in company.locator("[data-testid^=download-]").all():
-        with company.expect_download():
-            link.click()
+        j.seen.download(company, link)
     j.shots(company, "company-files")
     with company.expect_response(lambda r: r.url.endswith("/model.glb")) as model:
         company.click("a[data-testid^=preview-]")
@@ -767,8 +778,7 @@ def _company_reviews(j: Journey, company: Any, project_id: int, delivery_id: int
     company.goto(f"{j.base}/projects/{project_id}/delivery")
     company.wait_for_selector("[data-testid=decision]")
     for link in company.locator(f"[data-testid=files-{delivery_id}] [data-testid^=download-]").all():
-        with company.expect_download():
-            link.click()
+        j.seen.download(company, link)
     if not approve:
         company.fill("[data-testid=revision-form] textarea", REVISION)
         j.shots(company, "company-asks-for-revision")
@@ -780,9 +790,7 @@ def _company_reviews(j: Journey, company: Any, project_id: int, delivery_id: int
     j.shots(company, "company-approves")
     company.click("[data-testid=approve]")
     company.wait_for_selector(f"[data-testid=certificate-{delivery_id}]")
-    with company.expect_download() as info:
-        company.click(f"[data-testid=certificate-{delivery_id}]")
-    certificate = Path(info.value.path()).read_bytes()
+    certificate = j.seen.download(company, f"[data-testid=certificate-{delivery_id}]")
     assert certificate.startswith(b"%PDF-")
     assert "accept" in _pdf_text(certificate).lower()
     j.shots(company, "company-approved-certificate")
@@ -835,7 +843,7 @@ def test_the_whole_journey_with_a_canary_scan(journey_app, browser, shots, fake_
     company_seen, hub_seen = Recorder("company", tmp_path), Recorder("hub", tmp_path)
     with LiveServer(journey_app) as server:
         fake_provider.webhook_url = f"{server.url}/webhooks/stripe"
-        j = Journey(journey_app, server.url, browser, shots, Watch(), tmp_path)
+        j = Journey(journey_app, server.url, browser, shots, Watch(), tmp_path, company_seen)
         company, admin, expert, qc = j.page(company_seen), j.page(hub_seen), j.page(), j.page()
 
         # 1. Sign-up and verification: the company and both experts through the UI, approved by the hub.

@@ -23,7 +23,8 @@ ambiguous failure), ``delay_next(seconds, path)`` (the object is created at once
 the answer is held back: a slow provider that already acted, so a test can kill the
 caller while it waits), ``make_event``, ``deliver(event, times=n)``,
 ``deliver_out_of_order(events)``, ``sign(payload)``, ``expire(session_id)``,
-``add_payment(amount, currency)``, and ``requests`` (every API call received).
+``add_payment(amount, currency)``, and ``requests`` (every API call received, with the id
+of the object it created or, replayed under its Idempotency-Key, returned again).
 
 Injected failures happen "before" Stripe processes the request and are not stored
 for idempotency, so a retry with the same key can succeed; a lost response is stored
@@ -63,6 +64,8 @@ class RecordedRequest:
     headers: dict[str, str]
     idempotency_key: str | None
     status: int = 0
+    object_id: str | None = None  # the object created or returned (also when the response was lost)
+    replayed: bool = False  # answered from the idempotency store: nothing new was created
 
 
 @dataclass
@@ -295,6 +298,9 @@ class FakeStripe:
             self.requests.append(record)
             response = self._api_locked(request, params, key)
             record.status = response.status_code
+            record.replayed = response.headers.get("Idempotent-Replayed") == "true"
+            stored = self._idempotency.get(key) if key and request.method == "POST" else None
+            record.object_id = _object_id(stored.body if stored is not None else response.get_data())
             delay = next((d for d in self._delays if d[0] is None or request.path.startswith(d[0])), None)
             if delay is not None:
                 self._delays.remove(delay)
@@ -560,6 +566,15 @@ def _listify(node: Any) -> Any:
             return [converted[k] for k in sorted(converted, key=int)]
         return converted
     return node
+
+
+def _object_id(body: bytes) -> str | None:
+    """The ``id`` of the API object in a response body (None for an error or a body without one)."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        return None
+    return str(data["id"]) if isinstance(data, dict) and "id" in data and "error" not in data else None
 
 
 def _int(value: Any) -> int | None:

@@ -37,7 +37,9 @@ def _render(project_id: int, *, form: OpenDisputeForm | None = None, status: int
     page = dispute_service.disputes_page(project_id, actor=actor())
     admin_url = None
     if page.side.value == "hub" and "admin_disputes.index" in current_app.view_functions:
-        admin_url = url_for("admin_disputes.index")
+        current = page.open
+        admin_url = (url_for("admin_disputes.details_view", dispute_id=current.dispute.id) if current is not None
+                     else url_for("admin_disputes.index"))
     return render_template(
         "projects/disputes.html", **tabs_context(page.project, page.side, "disputes"), page=page,
         form=_form(page, bound=form) if page.can_open else None, admin_url=admin_url,

@@ -335,6 +335,7 @@ def _projects_world(f: Any, company_a: Any, expert: Any, admin: Any) -> dict[str
         Delivery,
         DeliveryFile,
         DeliveryStatus,
+        Dispute,
         JobStatus,
         OfferStatus,
         Payout,
@@ -345,6 +346,7 @@ def _projects_world(f: Any, company_a: Any, expert: Any, admin: Any) -> dict[str
         ProjectMilestone,
         ProjectTask,
         QcAssignment,
+        Refund,
         VideoCall,
         VideoProviderName,
     )
@@ -374,11 +376,16 @@ def _projects_world(f: Any, company_a: Any, expert: Any, admin: Any) -> dict[str
                                  file_type="pdf", content_type="application/pdf", size_bytes=10, sha256="0" * 64)
     payout = Payout(project_id=project.id, expert_id=expert.id, role=PayoutRole.EXPERT, amount_minor=1000,
                     currency="EUR", method=PayoutMethod.BANK, idempotency_key=f"payout-{project.id}-expert")
-    db.session.add_all([delivery_file, payout])
+    dispute = Dispute(project_id=project.id, delivery_id=delivery.id, opened_by_id=expert.user_id,
+                      opened_side="expert", reason="The revision asks for work outside the offer.")
+    refund = Refund(project_id=project.id, company_id=company_a.id, amount_minor=1000, currency="EUR",
+                    method=PayoutMethod.BANK, idempotency_key=f"refund-matrix-{project.id}")
+    db.session.add_all([delivery_file, payout, dispute, refund])
     db.session.flush()
     return {"project_id": project.id, "file_id": file.id, "version_id": version.id, "milestone_id": milestone.id,
             "task_id": task.id, "call_id": call.id, "assignment_id": qc.id, "delivery_id": delivery.id,
-            "delivery_file_id": delivery_file.id, "payout_id": payout.id}
+            "delivery_file_id": delivery_file.id, "payout_id": payout.id, "dispute_id": dispute.id,
+            "refund_id": refund.id}
 
 
 def _tickets_world(f: Any, company_a: Any, owner_a: Any, job: Any) -> dict[str, int]:

@@ -22,6 +22,7 @@ from app.models import (
     CompanyInvitation,
     Delivery,
     DeliveryStatus,
+    Dispute,
     EmailMessage,
     JobStatus,
     OutboxMessage,
@@ -29,6 +30,7 @@ from app.models import (
     PayoutMethod,
     PayoutRole,
     QcAssignment,
+    Refund,
     User,
 )
 from app.services import audit, uow
@@ -52,6 +54,8 @@ ADMIN_GET = {
     "ticket_redirect": 302,  # the notification link /admin/tickets/<id> -> the ticket's details page
     "job_view": 200,  # a job's offers side by side
     "download": 200,  # a contract document
+    "cancellations": 200,  # projects without work, which the hub may cancel
+    "refunds_list": 200,
 }
 
 
@@ -117,14 +121,19 @@ def world(app: Flask, f: Any) -> dict[str, Any]:
                         submitted_by_id=project.contract.expert.user_id)
     payout = Payout(project_id=project.id, expert_id=project.expert_id, role=PayoutRole.EXPERT, amount_minor=1000,
                     currency="EUR", method=PayoutMethod.BANK, idempotency_key=f"payout-{project.id}-expert")
-    db.session.add_all([qc, delivery, payout])
+    dispute = Dispute(project_id=project.id, opened_by_id=project.contract.expert.user_id, opened_side="expert",
+                      reason="Outside the offer.")
+    refund = Refund(project_id=project.id, company_id=project.company_id, amount_minor=1000, currency="EUR",
+                    method=PayoutMethod.BANK, idempotency_key=f"refund-walker-{project.id}")
+    db.session.add_all([qc, delivery, payout, dispute, refund])
     uow.commit()
-    ids.update(admin_deliveries=delivery.id, admin_payouts=payout.id)
+    ids.update(admin_deliveries=delivery.id, admin_payouts=payout.id, admin_disputes=dispute.id)
     return {
         "ids": ids,
         "attachment_ids": {"jobs": job_attachment.id},
         "assignment_ids": {"admin_projects": qc.id},
-        "project_ids": {"admin_payouts": project.id},
+        "project_ids": {"admin_payouts": project.id, "admin_disputes": project.id},
+        "refund_ids": {"admin_disputes": refund.id},
         "job_ids": {"offers": an_offer.job_id},
         "document_ids": {"company_verification": company.document.id, "expert_verification": expert.document.id,
                          "admin_contracts": contract.documents[0].id},
@@ -151,6 +160,8 @@ def build_url(app: Flask, rule: Rule, world: dict[str, Any]) -> str:
             values[arg] = world["document_ids"][view]
         elif arg == "project_id" and view in world["project_ids"]:
             values[arg] = world["project_ids"][view]
+        elif arg == "refund_id":
+            values[arg] = world["refund_ids"][view]
         elif arg == "assignment_id":
             values[arg] = world["assignment_ids"][view]
         elif arg == "attachment_id":

@@ -238,6 +238,9 @@ class Recorder:
         assert len(self.downloads) == self.count("download"), self.downloads
         for context, har in self.contexts:
             t = time.monotonic()
+            for page in context.pages:
+                page.goto("about:blank")  # ends the live connections the HAR would wait for
+                print("blank", har, time.monotonic() - t)
             context.close()
             print("closed", har, time.monotonic() - t)
             for entry in json.loads(har.read_text())["log"]["entries"]:

@@ -142,10 +142,13 @@ def on_join(data: Any) -> dict[str, Any]:
     except DomainError:
         uow.rollback()
         return {"ok": False, "error": "not_found"}
-    for other in projects.Side:
-        if other is not side:
-            leave_room(projects.room(project.id, other))
-    join_room(projects.room(project.id, side))
+    try:
+        for other in projects.Side:
+            if other is not side:
+                leave_room(projects.room(project.id, other))
+        join_room(projects.room(project.id, side))
+    except (KeyError, ValueError):  # the client went away between connecting and joining
+        return {"ok": False, "error": "disconnected"}
     return {"ok": True, "side": side.value, "messages": [m.as_dict() for m in page.messages],
             "truncated": page.has_older}
 

@@ -515,16 +515,19 @@ def _actions(r: Round, staff_ids: list[int]) -> dict[str, Callable[[int], Callab
     def dispute(n: int) -> Callable[[], Action]:
         def prepare() -> Action:
             actor = _user(r.expert_id) if n % 2 else company(n)
-            return _committed(lambda: disputes.open_dispute(r.project_id, actor=actor, reason=REASON,
-                                                            delivery_id=r.delivery_id))
+            page = disputes.disputes_page(r.project_id, actor=actor)  # the view reads the page first, and keeps it
+            return _committed(lambda: (page, disputes.open_dispute(r.project_id, actor=actor, reason=REASON,
+                                                                   delivery_id=r.delivery_id)))
         return prepare
 
     def decide(decision: DisputeDecision, **kw: Any) -> Callable[[int], Callable[[], Action]]:
         def contender(n: int) -> Callable[[], Action]:
             def prepare() -> Action:
                 actor = staff(n)
-                return _committed(lambda: disputes.decide_dispute(
-                    dispute_id, actor=actor, decision=decision, reason="Decided after reading both sides.", **kw))
+                shown = db.session.get(Dispute, dispute_id)  # the back office reads the dispute first, and keeps it
+                assert shown is not None and shown.project.contract.currency == "EUR"
+                return _committed(lambda: (shown, disputes.decide_dispute(
+                    dispute_id, actor=actor, decision=decision, reason="Decided after reading both sides.", **kw)))
             return prepare
         return contender
 

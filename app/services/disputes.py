@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask_babel import force_locale
@@ -119,7 +119,21 @@ def active_qc(project: Project) -> QcAssignment | None:
 
 
 def _lock_project(project_id: int) -> Project | None:
-    return db.session.get(Project, project_id, with_for_update=True, populate_existing=True)
+    """The project, locked until commit (``SELECT … FOR UPDATE``) and re-read.
+
+    Not ``Session.get(with_for_update=True)``: on a row the session already holds (the page a view
+    rendered first) that raises StaleDataError when another transaction changed it meanwhile.
+    """
+    return _locked(Project, project_id)
+
+
+_Locked = TypeVar("_Locked", Project, Dispute)
+
+
+def _locked(model: type[_Locked], row_id: int) -> _Locked | None:
+    """One row of ``model``, locked until commit and re-read (see :func:`_lock_project`)."""
+    return db.session.scalars(sa.select(model).where(model.id == row_id).with_for_update()
+                              .execution_options(populate_existing=True)).one_or_none()
 
 
 def _reason(reason: str, *, missing: str) -> str:
@@ -296,7 +310,7 @@ def decide_dispute(dispute_id: int, *, actor: User, decision: DisputeDecision, r
     """
     project = _lock_project(_hub_dispute(dispute_id, actor).project_id)
     assert project is not None
-    dispute = db.session.get(Dispute, dispute_id, with_for_update=True, populate_existing=True)
+    dispute = _locked(Dispute, dispute_id)
     assert dispute is not None  # disputes are never deleted
     text = _reason(reason, missing=_("Give the reason for the decision: both parties read it."))
     decision = DisputeDecision(decision)

@@ -197,10 +197,11 @@ def qc_candidates(project_id: int, *, actor: User, limit: int = CANDIDATE_LIMIT)
 
 
 def default_qc_fee(project: Project) -> int:
-    """The QC fee the hub starts from: QC_FEE_PERCENT of the expert price, at most the hub's fee."""
+    """The QC fee the hub starts from: QC_FEE_PERCENT of the expert price, at most half the hub's fee
+    (the QC expert is paid from the hub's fee; the hub keeps the rest). The admin may change it."""
     percent = int(current_app.config.get("QC_FEE_PERCENT", 15))
     contract = project.contract
-    return min((contract.expert_price_minor * percent + 50) // 100, contract.fee_minor)
+    return min((contract.expert_price_minor * percent + 50) // 100, contract.fee_minor // 2)
 
 
 # Assigning -------------------------------------------------------------------------------------

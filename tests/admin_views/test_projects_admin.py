@@ -134,7 +134,7 @@ def test_the_project_page_shows_members_and_the_candidates(admin_client, world):
     own = panel[panel.index(f'data-testid="candidate-{contract.expert.pseudonym}"'):]
     assert "the project&#39;s own expert" in own[:own.index("</tr>")]
     assert f'value="{world.candidate.id}"' in panel and QC_NAME in panel
-    assert 'name="assign-fee"' in panel and 'value="600.00"' in panel  # 15 % of €4,000, within the €600 fee
+    assert 'name="assign-fee"' in panel and 'value="300.00"' in panel  # 15 % of €4,000, at most half the €600 fee
     assert f'href="/projects/{world.project.id}"' in html
 
 

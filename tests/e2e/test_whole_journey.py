@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,9 @@ from tests.fakes.stripe_server import FakeStripe
 
 pytestmark = pytest.mark.browser
 
+# What the HARs keep: web requests only (the browser's PDF viewer requests never finish, and would keep
+# the context from closing).
+HTTP = re.compile(r"^https?://")
 STEP_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cad" / "block_40x30x10_hole.step"
 
 COMPANY = "Rheinform Kunststofftechnik GmbH"
@@ -77,7 +80,8 @@ ADMIN = ("journey@plasticonnect.example", "the hub stands in the middle", "Hanna
 
 # Unique canary markers, one per identifying field of each expert (compared case-insensitively).
 EXPERT_MARKS = {
-    "full name": "Vexnamora",
+    "first name": "Orvexa",
+    "last name": "Vexnamora",
     "e-mail local part": "vexmailqa",
     "declared employer": "Vexemplon",
     "CV PDF author": "Vexcvauthor",
@@ -85,19 +89,20 @@ EXPERT_MARKS = {
     "STEP organisation": "Vexsteporg",
 }
 QC_MARKS = {
-    "full name": "Quorlanthe",
+    "first name": "Quilvane",
+    "last name": "Quorlanthe",
     "e-mail local part": "quormailqa",
     "declared employer": "Quoremplon",
     "CV PDF author": "Quorcvauthor",
     "STEP author": "Quorstepauthor",
     "STEP organisation": "Quorsteporg",
 }
-EXPERT = (f"{EXPERT_MARKS['e-mail local part']}.marek@experts.example", "holding pressure first, always",
-          f"Marek {EXPERT_MARKS['full name']}")
-QC_EXPERT = (f"{QC_MARKS['e-mail local part']}.ilse@experts.example", "a second pair of eyes on every study",
-             f"Ilse {QC_MARKS['full name']}")
+EXPERT = (f"{EXPERT_MARKS['e-mail local part']}@experts.example", "holding pressure first, always",
+          f"{EXPERT_MARKS['first name']} {EXPERT_MARKS['last name']}")
+QC_EXPERT = (f"{QC_MARKS['e-mail local part']}@experts.example", "a second pair of eyes on every study",
+             f"{QC_MARKS['first name']} {QC_MARKS['last name']}")
 # The markers the hub must see somewhere (the files' metadata is stripped before anyone reads it).
-HUB_SEES = ("full name", "e-mail local part", "declared employer")
+HUB_SEES = ("first name", "last name", "e-mail local part", "declared employer")
 
 JOB_TITLE = "Injection molding process engineer"
 SKILL = "Scientific (systematic) molding"
@@ -184,7 +189,8 @@ class Recorder:
     Each context records a HAR with the bodies embedded: Playwright keeps every response as it
     arrives (pages, redirects' targets, JSON answers, long-polls), whatever the page does next,
     which reading bodies from event handlers cannot promise. WebSocket frames are recorded as they
-    arrive; downloads are read from the browser's download folder before the contexts close.
+    arrive. Downloads go through :meth:`download`, which keeps the file's bytes; :meth:`close`
+    checks that no download of the context escaped it.
     """
 
     name: str
@@ -197,7 +203,8 @@ class Recorder:
         """A page in a new recorded context (with ``watch``, its errors count as the test's errors)."""
         har = self.folder / f"{self.name}-{len(self.contexts)}.har"
         context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB",
-                                      record_har_path=str(har), record_har_content="embed")
+                                      record_har_path=str(har), record_har_content="embed",
+                                      record_har_url_filter=HTTP)
         if block_websockets:
             context.add_init_script(BLOCK_WEBSOCKETS)  # what a proxy that refuses WebSocket upgrades does
         context.on("page", self._page)
@@ -236,16 +243,12 @@ class Recorder:
     def close(self) -> None:
         """Close the contexts (which writes the HARs) and take in every response body."""
         assert len(self.downloads) == self.count("download"), self.downloads
+        kept = {item.source for item in self.items}
         for context, har in self.contexts:
-            t = time.monotonic()
-            for page in context.pages:
-                page.goto("about:blank")  # ends the live connections the HAR would wait for
-                print("blank", har, time.monotonic() - t)
             context.close()
-            print("closed", har, time.monotonic() - t)
             for entry in json.loads(har.read_text())["log"]["entries"]:
                 url, content = entry["request"]["url"], entry["response"]["content"]
-                if "/static/" in url or not content.get("text"):
+                if "/static/" in url or not content.get("text") or f"{entry['request']['method']} {url}" in kept:
                     continue
                 body = content["text"]
                 data = base64.b64decode(body) if content.get("encoding") == "base64" else body.encode()
@@ -256,6 +259,10 @@ class Recorder:
 
     def count(self, kind: str) -> int:
         return sum(1 for item in self.items if item.kind == kind)
+
+    def kinds_with(self, text: str) -> set[str]:
+        """The kinds of the items that contain ``text`` (the positive controls of the scan)."""
+        return {item.kind for item in self.items if text.lower() in item.text.lower()}
 
     def hits(self, markers: dict[str, str]) -> list[str]:
         """Every (marker, source) found: the field, the kind of item, where it came from and the context."""
@@ -275,6 +282,8 @@ class Recorder:
 
 @dataclass
 class Journey:
+    """The live app, the browser and what every step shares (screenshots, errors, the company's recorder)."""
+
     app: Flask
     base: str
     browser: Any
@@ -282,7 +291,7 @@ class Journey:
     watch: Watch
     tmp: Path
     seen: Recorder  # what the company's browsers received
-    today: Any = field(default_factory=lambda: datetime.now(UTC).date())
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
     timings: list[tuple[str, float]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
@@ -703,7 +712,7 @@ def _quality_control_joins(j: Journey, admin: Any, qc: Any, company: Any, projec
     qc.wait_for_url(re.compile(rf".*/projects/{project_id}$"))
     qc.goto(f"{j.base}/projects/{project_id}/files")
     annotated = j.tmp / "closure-annotated.step"
-    annotated.write_bytes(_marked_step(QC_MARKS, "C:/Users/ilse/closure-annotated.step"))
+    annotated.write_bytes(_marked_step(QC_MARKS, "C:/Users/quilvane/closure-annotated.step"))
     qc.set_input_files("[data-testid=upload-form] input[type=file]", str(annotated))
     qc.click("[data-testid=upload-form] [data-testid=upload]")
     qc.wait_for_load_state()
@@ -716,6 +725,8 @@ def _quality_control_joins(j: Journey, admin: Any, qc: Any, company: Any, projec
     with company.expect_response(lambda r: r.url.endswith("/model.glb")) as model:
         company.click("a[data-testid^=preview-]")
     assert model.value.ok
+    # The viewer streams the model, which the HAR may keep without its body: keep it here.
+    j.seen.items.append(Received("xhr", f"GET {model.value.url}", _as_text(model.value.body())))
     company.wait_for_selector("[data-testid=viewer]")
     j.shots(company, "company-3d-preview")
 
@@ -736,7 +747,7 @@ def _deliver(j: Journey, expert: Any, project_id: int, version: int) -> int:
     expert.goto(f"{j.base}/projects/{project_id}/delivery")
     expert.wait_for_selector("[data-testid=submit-form]")
     model = j.tmp / f"closure-optimised-v{version}.step"
-    model.write_bytes(_marked_step(EXPERT_MARKS, f"D:/work/marek/closure-optimised-v{version}.step"))
+    model.write_bytes(_marked_step(EXPERT_MARKS, f"D:/work/orvexa/closure-optimised-v{version}.step"))
     expert.set_input_files("[data-testid=submit-form] input[type=file]", str(model))
     expert.fill("[data-testid=submit-form] textarea[name=notes]", f"Version {version}: the study report and "
                 "the process window, with the optimised cooling layout as a STEP model.")
@@ -934,12 +945,19 @@ def test_the_whole_journey_with_a_canary_scan(journey_app, browser, shots, fake_
     company_seen.items += emails
     markers = {f"expert {k}": v for k, v in EXPERT_MARKS.items()} | {f"QC expert {k}": v for k, v in QC_MARKS.items()}
     leaks = company_seen.hits(markers)
-    figures = {kind: company_seen.count(kind) for kind in ("page", "xhr", "download", "frame", "poll", "e-mail")}
+    figures = {kind: company_seen.count(kind)
+               for kind in ("page", "xhr", "other", "download", "frame", "poll", "e-mail")}
     print(f"canary scan of the company's side: {figures}; hub pages: {hub_seen.count('page')}; "
           f"screenshots: {shots.n}; timings: {j.timings}")
     assert leaks == [], "\n".join(leaks)
     assert figures["page"] >= 40 and figures["download"] >= 6 and figures["e-mail"] >= 5
     assert figures["frame"] > 0 and figures["poll"] > 0
+    # Positive controls: the same scan finds what the company may see, in each kind of item.
+    with journey_app.app_context():
+        pseudonym = db.session.scalar(sa.select(ExpertProfile.pseudonym).where(ExpertProfile.id == expert_id))
+    assert {"page", "e-mail", "download"} <= company_seen.kinds_with(f"Expert {pseudonym}")
+    assert {"frame", "poll"} <= company_seen.kinds_with("gate-freeze study on Monday")
+    assert "download" in company_seen.kinds_with("FILE_NAME(")  # the STEP files, their header blanked
     seen_by_hub = "\n".join(hub_seen.hits(markers))
     for prefix, marks in (("expert", EXPERT_MARKS), ("QC expert", QC_MARKS)):
         for what in HUB_SEES:

@@ -140,10 +140,7 @@ class Deal:
     qc_expert_id: int | None = None
     webhooks: list[bytes] = field(default_factory=list)
     session_id: str | None = None
-    terminal: ProjectStatus | None = None
-
-    def __repr__(self) -> str:  # short, for Hypothesis' printed steps
-        return f"Deal({self.method}, qc={self.qc}, connected={self.connected}, project={self.project_id})"
+    terminal: ProjectStatus | None = None  # once completed or cancelled, never anything else
 
 
 @pytest.fixture

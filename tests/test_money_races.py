@@ -3,14 +3,18 @@
 1. Release: 32 threads on one ACCEPTED project, half through ``release.release_escrow`` and half
    through the task ``app.tasks.release.release_project``, 50 rounds (a fresh project each round,
    every other one with a QC expert): one ``escrow.released`` transaction, the project COMPLETED,
-   one payout per role. Then 32 threads send the same provider payout against FakeStripe (half the
-   service ``payouts.send_payout``, half the task): one transfer at the fake for the payout's
-   idempotency key, one ``payout.sent`` transaction.
-2. The race matrix on a FORWARDED delivery, 20 rounds per pair: approve × dispute, approve ×
-   revision, dispute × revision; and on the hub's side, 10 rounds each: two decisions of one
-   dispute, a split × the company's approval, a refund decision × the release task, the hub's
-   forward × a dispute. Each final state must be one of the combinations written down in
-   ``ALLOWED``; every loser fails with a DomainError; the ledger invariants hold; no money moves twice.
+   one payout per role. The provider is down while the release commits, so the send queued after
+   it fails once; then 32 threads send the same provider payout against FakeStripe (half the
+   service ``payouts.send_payout``, half the task): one call and one transfer at the fake for the
+   payout's idempotency key, one ``payout.sent`` transaction recording that transfer.
+2. The race matrix, each thread acting as its view does (the dispute page, the back office's
+   dispute are read first and kept): on a FORWARDED delivery, 20 rounds per pair, approve ×
+   dispute, approve × revision, dispute × revision; on the hub's side, 10 rounds each, two
+   decisions of one dispute, a split × the company's approval, a refund decision × the release
+   task, the hub's forward × a dispute. One side of a pair may start a little late (alternating,
+   0–800 ms) so that every order happens. Each final state must be one of the combinations
+   written down in ``ALLOWED``; every loser fails with a DomainError; the ledger invariants hold;
+   no money moves twice.
 
 Each thread has its own app context (its own session and connection) and waits at a Barrier
 before its call. ``pytest -s`` shows the figures (rounds, attempts, winners, durations).

@@ -59,8 +59,10 @@ run: $(VENV)/.runtime $(VENV)/.assets translations migrate
 	@echo "Plasticonnect Hub on http://$(HOST):$(PORT)  (Ctrl+C stops it)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# Two pytest-xdist workers (the machine class has two cores); the browser tests share one of them.
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev $(VENV)/.assets translations
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

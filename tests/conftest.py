@@ -168,9 +168,18 @@ def _clear_tables(application: Flask) -> None:
                 conn.execute(table.delete())
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
     else:
-        names = ", ".join(f'"{t.name}"' for t in tables)
+        # TRUNCATE costs per table (about 4 ms each): probe which tables have rows in one query,
+        # truncate those, and restart every id sequence (a rolled-back insert advances one too).
+        probe = " UNION ALL ".join(f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in tables)
+        sequences = ", ".join(f"setval(pg_get_serial_sequence('\"{t.name}\"', 'id'), 1, false)"
+                              for t in tables if "id" in t.c and t.c.id.primary_key and t.c.id.autoincrement)
         with db.engine.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            filled = [row[0] for row in conn.execute(sa.text(probe))]
+            if filled:
+                names = ", ".join(f'"{name}"' for name in filled)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            if sequences:
+                conn.execute(sa.text(f"SELECT {sequences}"))
 
 
 def compile_translations() -> None:

@@ -179,8 +179,8 @@ def on_send(data: Any) -> dict[str, Any]:
     except ValueError:
         return {"ok": False, "error": "bad_audience"}
     try:
-        project, _side = projects.load_project(project_id, actor=user)
-        message = projects.post_message(project, user, str(data.get("body") or ""), audience=audience)
+        project, side = projects.load_project(project_id, actor=user)
+        message = projects.post_message(project, user, str(data.get("body") or ""), audience=audience, side=side)
         message_id = message.id
         uow.commit()
     except NotFound:

@@ -336,3 +336,64 @@ def test_leaving_stops_the_pushes(app, scene, connect):
     projects.post_message(scene.project, scene.expert, "Anyone?")
     uow.commit()
     assert _messages(owner) == []
+
+
+# What is pushed, and what a send costs ----------------------------------------------------------
+
+
+def test_each_side_receives_exactly_what_its_history_shows(app, scene, connect):
+    """The payloads are built before commit from what is loaded; they must equal the stored message as read."""
+    clients = {side: _joined(connect, user, scene.project)
+               for side, user in ((Side.COMPANY, scene.colleague), (Side.EXPERT, scene.expert), (Side.HUB, scene.hub))}
+    for author in (scene.owner, scene.expert, scene.hub):
+        projects.post_message(scene.project, author, f"From {author.id}: write to jane.doe@example.com")
+        uow.commit()
+    for side, client in clients.items():
+        reader = {Side.COMPANY: scene.colleague, Side.EXPERT: scene.expert, Side.HUB: scene.hub}[side]
+        shown = {m.id: m.as_dict() for m in projects.history(scene.project.id, actor=reader).messages}
+        pushed = _messages(client)
+        assert len(pushed) == 3
+        for data in pushed:
+            expected = {**shown[data["id"]], "mine": False, "project_id": scene.project.id}
+            assert data == expected, side
+
+
+def test_the_sender_label_is_the_author_label_of_every_member(app, scene):
+    for user, side in ((scene.owner, Side.COMPANY), (scene.expert, Side.EXPERT), (scene.hub, Side.HUB)):
+        assert projects.sender_label(scene.project, user, side) == \
+            projects.author_labels(scene.project, [user.id])[user.id]
+
+
+def test_a_progress_update_with_contact_details_reaches_the_company_masked(app, scene, connect):
+    """The caller masks a progress update after post_message: the push must carry that masked text."""
+    from app.models import ProjectMilestone
+    from app.services import project_plan
+
+    company = _joined(connect, scene.owner, scene.project)
+    milestone = db.session.scalars(sa.select(ProjectMilestone).where(
+        ProjectMilestone.project_id == scene.project.id)).first()
+    assert milestone is not None
+    project_plan.post_progress(scene.project.id, actor=scene.expert, milestone_id=milestone.id, percent=30,
+                               text="Halfway; questions to jane.doe@example.com")
+    uow.commit()
+    (pushed,) = [m for m in _messages(company) if m["kind"] == "progress"]
+    assert pushed["masked"] is True and "jane.doe" not in pushed["text"] and pushed["text"].startswith("30 %")
+
+
+def test_a_send_costs_four_statements(app, scene, connect):
+    """The channel's hot path (PERFORMANCE.md §4.4): the session with its user, the project, the membership and
+    the insert; the push after commit reads nothing."""
+    sender = _joined(connect, scene.owner, scene.project)
+    _joined(connect, scene.expert, scene.project)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.split()[0].upper())
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert sender.emit("send", {"project_id": scene.project.id, "body": "Cost"}, callback=True)["ok"] is True
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert statements.count("INSERT") == 1
+    assert len([s for s in statements if s not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]) <= 4, statements

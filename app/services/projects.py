@@ -252,16 +252,25 @@ def post_message(
     file_version_id: int | None = None,
     call_id: int | None = None,
     progress_id: int | None = None,
+    side: Side | None = None,
 ) -> ProjectMessage:
     """Store one message in the caller's transaction and push it to the rooms after commit.
 
     ``actor`` None is the platform. Contact details typed by the company or
-    the expert are masked for the other side; the hub is alerted.
+    the expert are masked for the other side; the hub is alerted. ``side`` is
+    the actor's side when the caller has just had it from :func:`load_project`
+    (one membership query less on the channel's hot path).
+
+    What each side's room receives is built just before commit, from what is
+    loaded (a caller may still add a masked text): the push after commit reads
+    nothing from the database.
     """
     masked_text: str | None = None
     count = 0
+    kinds: list[str] = []
     if actor is not None:
-        side = side_of(actor, project)
+        if side is None:
+            side = side_of(actor, project)
         if side is None:
             raise NotFound(_("This project does not exist or you are not one of its members."))
         require_writable(project)
@@ -277,6 +286,7 @@ def post_message(
             result = masking.mask_contacts(body)
             if result.changed:
                 masked_text, count = result.text, len(result.findings)
+                kinds = sorted({f.kind for f in result.findings})
     message = ProjectMessage(
         project_id=project.id, author_id=actor.id if actor is not None else None, audience=audience, kind=kind,
         body=body, body_masked=masked_text, masked_count=count, file_version_id=file_version_id,
@@ -285,15 +295,30 @@ def post_message(
     db.session.add(message)
     db.session.flush()
     if count and actor is not None:
-        kinds = sorted({f.kind for f in masking.mask_contacts(body).findings})
         audit.record("project_message.masked", actor=actor, entity="project_messages", entity_id=message.id,
                      data={"project_id": project.id, "findings": count, "kinds": kinds})
         notifications.notify_staff(
             "project.contact_masked", link=f"/projects/{project.id}#m{message.id}",
             project=project_label(project), count=count,
         )
-    uow.after_commit(_push_quietly, message.id)
+    labels = {actor.id: sender_label(project, actor, side)} if actor is not None and side is not None else {}
+    uow.before_commit(_prepare_push, project, message, labels)
     return message
+
+
+def sender_label(project: Project, actor: User, side: Side) -> tuple[str, str]:
+    """(label, side) of the author of a message being posted: :func:`author_labels` for one known member,
+    from what is loaded (the expert's profile only when the actor is on the expert side)."""
+    if side is Side.HUB:
+        first = (actor.full_name or "").split(" ")[0]
+        return (_("Plasticonnect Hub · %(name)s", name=first) if first else _("Plasticonnect Hub"), "hub")
+    if side is Side.COMPANY:
+        return actor.full_name, "company"
+    profile = actor.expert_profile
+    pseudonym = profile.pseudonym if profile is not None else ""
+    if profile is not None and profile.id == project.expert_id:
+        return _("Expert %(p)s", p=pseudonym), "expert"
+    return _("Quality control · Expert %(p)s", p=pseudonym), "qc"
 
 
 def project_label(project: Project) -> str:
@@ -573,29 +598,32 @@ def unread_total(actor: User) -> int:
 # Pushing to the rooms ----------------------------------------------------------------------
 
 
-def _push_quietly(message_id: int) -> None:
-    """After commit: emit the message to each side's room (a failure never fails the request)."""
-    try:
-        push_message(message_id)
-    except Exception:
-        logger.warning("Could not push project message %s; clients catch up on reconnect", message_id,
-                       exc_info=True)
-
-
-def push_message(message_id: int) -> None:
-    """Emit a stored message to the rooms of the sides that read it, each with its own text."""
-    from app.extensions import socketio
-
-    message = db.session.get(ProjectMessage, message_id)
-    if message is None:
-        return
-    project = message.project
-    labels = author_labels(project, [message.author_id] if message.author_id is not None else [])  # once
+def _room_payloads(project: Project, message: ProjectMessage,
+                   labels: dict[int, tuple[str, str]]) -> list[tuple[str, dict[str, Any]]]:
+    """(room, event data) for every side that reads ``message``, each with its own text."""
+    out = []
     for side in Side:
         if message.audience in READS[side]:
             view = _views(project, side, None, [message], labels)[0]
-            socketio.emit("message", {"project_id": message.project_id, **view.as_dict(), "mine": False},
-                          to=room(message.project_id, side))
+            out.append((room(project.id, side), {"project_id": project.id, **view.as_dict(), "mine": False}))
+    return out
+
+
+def _prepare_push(project: Project, message: ProjectMessage, labels: dict[int, tuple[str, str]]) -> None:
+    """Before commit: build each room's payload from the message as the unit of work left it."""
+    uow.after_commit(_push_quietly, message.id, _room_payloads(project, message, labels))
+
+
+def _push_quietly(message_id: int, payloads: list[tuple[str, dict[str, Any]]]) -> None:
+    """After commit: emit the message to each side's room (a failure never fails the request)."""
+    from app.extensions import socketio
+
+    try:
+        for to, data in payloads:
+            socketio.emit("message", data, to=to)
+    except Exception:
+        logger.warning("Could not push project message %s; clients catch up on reconnect", message_id,
+                       exc_info=True)
 
 
 def push_event(project_id: int, event: str, data: dict[str, Any], *, sides: Iterable[Side] = tuple(Side)) -> None:

@@ -11,6 +11,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import User, UserSession
@@ -46,7 +47,9 @@ def resolve(token: str | None, *, idle: timedelta, absolute: timedelta) -> User 
     """The user of a live session, or None when the token is unknown, revoked or expired."""
     if not token:
         return None
-    row = db.session.scalar(sa.select(UserSession).where(UserSession.token_hash == _hash(token)))
+    # One query for the session and its user: every request and every Socket.IO event comes here.
+    row = db.session.scalar(sa.select(UserSession).options(joinedload(UserSession.user))
+                            .where(UserSession.token_hash == _hash(token)))
     if row is None or row.revoked_at is not None:
         return None
     now = datetime.now(UTC)

@@ -14,6 +14,17 @@ from app.exceptions import ConcurrentUpdate
 from app.extensions import db
 
 _PENDING = "after_commit"
+_BEFORE = "before_commit"
+
+
+def before_commit(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+    """Run ``func`` at :func:`commit`, just before the commit, on the transaction's final state.
+
+    For work that must see what the rest of the unit of work did after it was
+    registered (a message's payloads, say); it may register :func:`after_commit`
+    callbacks. Keep it cheap.
+    """
+    db.session.info.setdefault(_BEFORE, []).append((func, args, kwargs))
 
 
 def after_commit(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
@@ -27,6 +38,8 @@ def commit() -> None:
     :raises ConcurrentUpdate: another transaction changed a versioned row first
         (optimistic locking); nothing of this unit of work is kept.
     """
+    for func, args, kwargs in db.session.info.pop(_BEFORE, []):
+        func(*args, **kwargs)
     callbacks = db.session.info.pop(_PENDING, [])
     try:
         db.session.commit()
@@ -39,6 +52,7 @@ def commit() -> None:
 
 def rollback() -> None:
     """Discard the unit of work and its callbacks."""
+    db.session.info.pop(_BEFORE, None)
     db.session.info.pop(_PENDING, None)
     db.session.rollback()
 
@@ -46,4 +60,5 @@ def rollback() -> None:
 @sa.event.listens_for(Session, "after_soft_rollback")
 def _forget(session: Session, previous: SessionTransaction) -> None:
     if previous.parent is None:  # outermost rollback: the callbacks must never fire
+        session.info.pop(_BEFORE, None)
         session.info.pop(_PENDING, None)

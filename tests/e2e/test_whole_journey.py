@@ -725,8 +725,11 @@ def _quality_control_joins(j: Journey, admin: Any, qc: Any, company: Any, projec
     with company.expect_response(lambda r: r.url.endswith("/model.glb")) as model:
         company.click("a[data-testid^=preview-]")
     assert model.value.ok
-    # The viewer streams the model, which the HAR may keep without its body: keep it here.
-    j.seen.items.append(Received("xhr", f"GET {model.value.url}", _as_text(model.value.body())))
+    # The viewer streams the model, which the HAR may keep without its body, and the browser may drop
+    # it once read: fetch it again in the company's context (same session cookie) and keep it here.
+    again = company.context.request.get(model.value.url)
+    assert again.ok, again.status
+    j.seen.items.append(Received("xhr", f"GET {model.value.url}", _as_text(again.body())))
     company.wait_for_selector("[data-testid=viewer]")
     j.shots(company, "company-3d-preview")
 

@@ -16,13 +16,13 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from app.documents.render import (
-    _boxed,
-    _build,
-    _key_value_table,
-    _parties,
-    _styles,
+    boxed,
+    build_pdf,
     format_money,
     format_utc,
+    key_value_table,
+    parties_block,
+    styles,
 )
 from app.documents.templates import HUB_NAME, Party, expert_display_name
 
@@ -64,7 +64,7 @@ class InvoiceData:
 
 def render_invoice(data: InvoiceData) -> bytes:
     """The final invoice PDF: seller and buyer, the job, the contract, the client price and what was released."""
-    s = _styles()
+    s = styles()
 
     def money(amount: int) -> str:
         return escape(format_money(amount, data.currency))
@@ -78,7 +78,7 @@ def render_invoice(data: InvoiceData) -> bytes:
             s.subtitle,
         ),
     ]
-    story += _parties([("Seller", data.seller), ("Buyer", data.buyer)], heading="Parties")
+    story += parties_block([("Seller", data.seller), ("Buyer", data.buyer)], heading="Parties")
     rows: list[tuple[str, Flowable | str]] = [
         ("Invoice number", escape(data.invoice_number)),
         ("Contract reference", escape(data.contract_reference)),
@@ -95,9 +95,9 @@ def render_invoice(data: InvoiceData) -> bytes:
     if data.refunded_minor:
         rows.append(("Refunded to you", money(data.refunded_minor)))
     rows.append(("Date", escape(format_utc(data.issued_at))))
-    story += [Paragraph("Invoice", s.heading), _key_value_table(rows), Spacer(1, 6 * mm)]
-    story += [Paragraph("Payment", s.heading), _boxed([Paragraph(escape(EXPLANATION), s.cell)])]
-    return _build(
+    story += [Paragraph("Invoice", s.heading), key_value_table(rows), Spacer(1, 6 * mm)]
+    story += [Paragraph("Payment", s.heading), boxed([Paragraph(escape(EXPLANATION), s.cell)])]
+    return build_pdf(
         story,
         title=f"{TITLE} {data.invoice_number}",
         subject=f"Final invoice for contract {data.contract_reference}",

@@ -93,7 +93,7 @@ def _register_fonts() -> None:
 
 
 @dataclass(frozen=True)
-class _Styles:
+class Styles:
     title: ParagraphStyle
     subtitle: ParagraphStyle
     heading: ParagraphStyle
@@ -109,11 +109,12 @@ class _Styles:
 
 
 @functools.cache
-def _styles() -> _Styles:
+def styles() -> Styles:
+    """The paragraph styles every hub document uses (fonts registered once)."""
     _register_fonts()
     body = ParagraphStyle("body", fontName=FONT, fontSize=9.5, leading=13.5, textColor=INK, spaceAfter=5)
     cell = ParagraphStyle("cell", parent=body, fontSize=8.5, leading=11.5, spaceAfter=0)
-    return _Styles(
+    return Styles(
         title=ParagraphStyle(
             "title", parent=body, fontName=FONT_BOLD, fontSize=19, leading=24, spaceAfter=3, textColor=ACCENT
         ),
@@ -213,7 +214,8 @@ class _HubCanvas(Canvas):
         self.restoreState()
 
 
-def _build(story: list[Flowable], *, title: str, subject: str, footer: str, created: datetime) -> bytes:
+def build_pdf(story: list[Flowable], *, title: str, subject: str, footer: str, created: datetime) -> bytes:
+    """Lay out ``story`` on the hub's A4 pages with the footer and PDF metadata; the PDF bytes."""
     _register_fonts()
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -242,7 +244,7 @@ def _footer(reference: str, template: DocumentTemplate) -> str:
 
 
 def _header(template: DocumentTemplate, subtitle: str) -> list[Flowable]:
-    s = _styles()
+    s = styles()
     return [Paragraph(escape(template.title), s.title), Paragraph(subtitle, s.subtitle)]
 
 
@@ -250,7 +252,7 @@ def _header(template: DocumentTemplate, subtitle: str) -> list[Flowable]:
 
 
 def _party_cell(role: str, party: Party) -> list[Flowable]:
-    s = _styles()
+    s = styles()
     cell: list[Flowable] = [Paragraph(escape(role).upper(), s.label), Paragraph(escape(party.name), s.cell_bold)]
     if party.pseudonymous:
         cell.append(Paragraph("Identity held in confidence by Plasticonnect Hub", s.label))
@@ -287,8 +289,9 @@ def _grid(cells: Sequence[list[Flowable]], *, columns: int) -> Table:
     return table
 
 
-def _parties(parties: Sequence[tuple[str, Party]], *, heading: str = "Between") -> list[Flowable]:
-    s = _styles()
+def parties_block(parties: Sequence[tuple[str, Party]], *, heading: str = "Between") -> list[Flowable]:
+    """The parties of a document, each in a cell of a grid, under ``heading``."""
+    s = styles()
     columns = 3 if len(parties) > 2 else 2
     return [
         Paragraph(escape(heading), s.heading),
@@ -297,7 +300,8 @@ def _parties(parties: Sequence[tuple[str, Party]], *, heading: str = "Between") 
     ]
 
 
-def _boxed(paragraphs: Iterable[Flowable]) -> Table:
+def boxed(paragraphs: Iterable[Flowable]) -> Table:
+    """``paragraphs`` in a framed box, right-aligned to the text column."""
     table = Table([[list(paragraphs)]], colWidths=[CONTENT_WIDTH - 10 * mm], hAlign="RIGHT")
     table.setStyle(
         TableStyle(
@@ -315,7 +319,7 @@ def _boxed(paragraphs: Iterable[Flowable]) -> Table:
 
 
 def _milestones_table(data: ContractData) -> Flowable:
-    s = _styles()
+    s = styles()
     if not data.milestones:
         return Paragraph(
             f"No separate milestones: the whole price of {escape(format_money(data.price_minor, data.currency))} "
@@ -364,9 +368,9 @@ def _milestones_table(data: ContractData) -> Flowable:
 
 
 def _block(name: str, data: ContractData) -> list[Flowable]:
-    s = _styles()
+    s = styles()
     if name == "scope":
-        return [_boxed([Paragraph(_text(data.scope), s.cell)]), Spacer(1, 3 * mm)]
+        return [boxed([Paragraph(_text(data.scope), s.cell)]), Spacer(1, 3 * mm)]
     if name == "deliverables":
         if not data.deliverables:
             return [Paragraph("No separate deliverables are listed.", s.clause)]
@@ -374,14 +378,14 @@ def _block(name: str, data: ContractData) -> list[Flowable]:
     if name == "milestones":
         return [_milestones_table(data), Spacer(1, 3 * mm)]
     if name == "confidentiality":
-        return [_boxed([Paragraph(_text(data.confidentiality_text), s.cell)]), Spacer(1, 3 * mm)]
+        return [boxed([Paragraph(_text(data.confidentiality_text), s.cell)]), Spacer(1, 3 * mm)]
     if name == "non_solicitation":
-        return [_boxed([Paragraph(_text(data.non_solicitation_text), s.cell)]), Spacer(1, 3 * mm)]
+        return [boxed([Paragraph(_text(data.non_solicitation_text), s.cell)]), Spacer(1, 3 * mm)]
     raise ValueError(f"unknown template block {name!r}")
 
 
 def _clauses(clauses: Sequence[Clause], values: Mapping[str, str], data: ContractData | None = None) -> list[Flowable]:
-    s = _styles()
+    s = styles()
     story: list[Flowable] = []
     for n, clause in enumerate(clauses, start=1):
         story.append(Paragraph(f"{n}.&nbsp;&nbsp;{escape(clause.heading)}", s.heading))
@@ -395,7 +399,7 @@ def _clauses(clauses: Sequence[Clause], values: Mapping[str, str], data: Contrac
 
 
 def _signature_blocks(template: DocumentTemplate, parties: Sequence[tuple[str, Party]]) -> list[Flowable]:
-    s = _styles()
+    s = styles()
     cells: list[list[Flowable]] = []
     for role, party in parties:
         cells.append(
@@ -441,7 +445,7 @@ def _subtitle(*lines: Sequence[str]) -> str:
 
 
 def _agreement(template: DocumentTemplate, data: ContractData, parties: Sequence[tuple[str, Party]]) -> bytes:
-    s = _styles()
+    s = styles()
     values = _contract_values(data)
     story = _header(
         template,
@@ -454,12 +458,12 @@ def _agreement(template: DocumentTemplate, data: ContractData, parties: Sequence
             (f"Template {template.label}", f"Confidentiality and non-solicitation clauses {data.clauses_version}"),
         ),
     )
-    story += _parties(parties)
+    story += parties_block(parties)
     story += [Paragraph(_fill(p, values), s.body) for p in template.preamble]
     story += _clauses(template.clauses, values, data)
     story.append(Spacer(1, 4 * mm))
     story += _signature_blocks(template, parties)
-    return _build(
+    return build_pdf(
         story,
         title=f"{template.title} {data.reference}",
         subject=data.job_title,
@@ -497,7 +501,7 @@ def render_nda(data: ContractData, *, parties: Mapping[str, Party]) -> bytes:
     if len(parties) < 2:
         raise ValueError("a non-disclosure agreement needs at least two parties")
     template = get_template(TemplateKind.NDA, data.template_version)
-    s = _styles()
+    s = styles()
     values = {"job_title": data.job_title, "reference": data.reference}
     ordered = list(parties.items())
     story = _header(
@@ -507,12 +511,12 @@ def render_nda(data: ContractData, *, parties: Mapping[str, Party]) -> bytes:
             (f"Template {template.label}",),
         ),
     )
-    story += _parties(ordered)
+    story += parties_block(ordered)
     story += [Paragraph(_fill(p, values), s.body) for p in template.preamble]
     story += _clauses(template.clauses, values)
     story.append(Spacer(1, 4 * mm))
     story += _signature_blocks(template, ordered)
-    return _build(
+    return build_pdf(
         story,
         title=f"{template.title} {data.reference}",
         subject=data.job_title,
@@ -521,8 +525,9 @@ def render_nda(data: ContractData, *, parties: Mapping[str, Party]) -> bytes:
     )
 
 
-def _key_value_table(rows: Sequence[tuple[str, Flowable | str]], *, label_width: float = 45 * mm) -> Table:
-    s = _styles()
+def key_value_table(rows: Sequence[tuple[str, Flowable | str]], *, label_width: float = 45 * mm) -> Table:
+    """A two-column table of labels and values (documents' summaries)."""
+    s = styles()
     body = [
         [Paragraph(escape(label), s.label), value if isinstance(value, Flowable) else Paragraph(value, s.cell)]
         for label, value in rows
@@ -547,7 +552,7 @@ _METHODS = {"card": "Card (through the payment provider)", "bank_transfer": "Ban
 def render_receipt(data: ReceiptData) -> bytes:
     """The receipt for the company's upfront payment, explaining that the hub holds the funds."""
     template = get_template(TemplateKind.RECEIPT, data.template_version)
-    s = _styles()
+    s = styles()
     values = {"contract_reference": data.contract_reference}
     story = _header(
         template,
@@ -556,7 +561,7 @@ def render_receipt(data: ReceiptData) -> bytes:
             (f"Template {template.label}",),
         ),
     )
-    story += _parties([("Received from", data.payer), ("Received by", data.hub)], heading="Payment")
+    story += parties_block([("Received from", data.payer), ("Received by", data.hub)], heading="Payment")
     story += [Paragraph(_fill(p, values), s.body) for p in template.preamble]
     rows: list[tuple[str, Flowable | str]] = [
         ("Amount received", f"<b>{escape(format_money(data.amount_minor, data.currency))}</b>"),
@@ -567,10 +572,10 @@ def render_receipt(data: ReceiptData) -> bytes:
     ]
     if data.job_title:
         rows.append(("Job", escape(data.job_title)))
-    story += [_key_value_table(rows), Spacer(1, 6 * mm)]
-    story += [Paragraph("Where your money is", s.heading), _boxed([Paragraph(_text(data.explanation), s.cell)])]
+    story += [key_value_table(rows), Spacer(1, 6 * mm)]
+    story += [Paragraph("Where your money is", s.heading), boxed([Paragraph(_text(data.explanation), s.cell)])]
     story += [Spacer(1, 4 * mm)] + [Paragraph(escape(note), s.small) for note in template.notes]
-    return _build(
+    return build_pdf(
         story,
         title=f"{template.title} {data.payment_reference}",
         subject=f"Payment for contract {data.contract_reference}",
@@ -583,7 +588,7 @@ _WITHHELD = "<i>withheld in this copy</i>"
 
 
 def _signature_record(record: SignatureRecord) -> Flowable:
-    s = _styles()
+    s = styles()
     withheld = record.withhold_identity
     rows: list[tuple[str, Flowable | str]] = [
         ("Role", escape(record.role)),
@@ -594,7 +599,7 @@ def _signature_record(record: SignatureRecord) -> Flowable:
         ("User agent", _WITHHELD if withheld else escape(record.user_agent)),
         ("SHA-256 of the PDF signed", Paragraph(record.document_sha256, s.mono)),
     ]
-    return KeepTogether([_key_value_table(rows), Spacer(1, 5 * mm)])
+    return KeepTogether([key_value_table(rows), Spacer(1, 5 * mm)])
 
 
 def render_completion_certificate(data: CompletionCertificate) -> bytes:
@@ -603,12 +608,12 @@ def render_completion_certificate(data: CompletionCertificate) -> bytes:
     Records marked ``withhold_identity`` show only the display name (the pseudonym).
     """
     template = get_template(TemplateKind.COMPLETION_CERTIFICATE, data.template_version)
-    s = _styles()
+    s = styles()
     story = _header(template, _subtitle((f"Reference {data.document_reference}", f"Template {template.label}")))
     story += [Paragraph(escape(p), s.body) for p in template.preamble]
     story += [
         Paragraph("Document", s.heading),
-        _key_value_table(
+        key_value_table(
             [
                 ("Title", escape(data.document_title)),
                 ("Reference", escape(data.document_reference)),
@@ -621,7 +626,7 @@ def render_completion_certificate(data: CompletionCertificate) -> bytes:
     story += [_signature_record(record) for record in data.signers]
     if any(record.withhold_identity for record in data.signers):
         story += [Paragraph(escape(note), s.small) for note in template.notes]
-    return _build(
+    return build_pdf(
         story,
         title=f"{template.title} {data.document_reference}",
         subject=data.document_title,
@@ -638,7 +643,7 @@ from app.documents.templates import QC_NDA_KIND, QcNdaData, get_qc_nda_template 
 
 def _qc_signature_blocks(template: DocumentTemplate, hub: Party, expert: Party) -> list[Flowable]:
     """The expert's click-wrap signature lines, and the hub's seal in place of a typed name."""
-    s = _styles()
+    s = styles()
     cells: list[list[Flowable]] = [
         [
             Paragraph("FOR THE HUB", s.label),
@@ -671,7 +676,7 @@ def _qc_signature_blocks(template: DocumentTemplate, hub: Party, expert: Party) 
 def render_qc_nda(data: QcNdaData) -> bytes:
     """The NDA between the hub and a project's quality-control expert (by pseudonym only; no price)."""
     template = get_qc_nda_template(data.template_version)
-    s = _styles()
+    s = styles()
     expert = Party.expert_pseudonym(data.expert_pseudonym)
     values = {
         "job_title": data.job_title,
@@ -686,12 +691,12 @@ def render_qc_nda(data: QcNdaData) -> bytes:
             (f"Template {label}",),
         ),
     )
-    story += _parties([("Hub", data.hub), ("Expert", expert)])
+    story += parties_block([("Hub", data.hub), ("Expert", expert)])
     story += [Paragraph(_fill(p, values), s.body) for p in template.preamble]
     story += _clauses(template.clauses, values)
     story.append(Spacer(1, 4 * mm))
     story += _qc_signature_blocks(template, data.hub, expert)
-    return _build(
+    return build_pdf(
         story,
         title=f"{template.title} {data.reference}",
         subject=data.job_title,

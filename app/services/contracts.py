@@ -361,7 +361,7 @@ def _lock_contract(contract_id: int) -> Contract:
     return contract
 
 
-def _hub_key_paths() -> tuple[str, str]:
+def hub_key_paths() -> tuple[str, str]:
     """The hub's seal key and certificate, made on first use.
 
     :raises DomainError: the key material cannot be made or read.
@@ -420,7 +420,7 @@ def _seal_all(contract: Contract, *, actor: User, now: datetime) -> None:
 
     :raises DomainError: a stored original does not match its fingerprint, or sealing failed.
     """
-    key_path, cert_path = _hub_key_paths()
+    key_path, cert_path = hub_key_paths()
     storage = get_storage()
     for document in contract.documents:
         try:
@@ -643,7 +643,7 @@ def verify_upload(data: bytes) -> VerificationResult:
 
     :raises DomainError: the hub certificate cannot be made or read.
     """
-    _key_path, cert_path = _hub_key_paths()
+    _key_path, cert_path = hub_key_paths()
     try:
         check = sealing.verify_sealed_pdf(data, cert_path=cert_path)
     except sealing.SealingError as exc:

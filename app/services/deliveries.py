@@ -219,13 +219,8 @@ def _load(delivery_id: int, actor: User, *, lock: bool = False) -> tuple[Deliver
 
 
 def _lock_project(project_id: int) -> Project:
-    """Lock the project's row and re-read it (what a concurrent transaction committed is seen).
-
-    The lock is taken with a plain SELECT ... FOR UPDATE: an ORM load FOR UPDATE of a row this
-    session already holds would fail its version check instead of reading the new state.
-    """
-    db.session.execute(sa.select(Project.id).where(Project.id == project_id).with_for_update())
-    project = db.session.get(Project, project_id, populate_existing=True)
+    """Lock the project's row and re-read it (:func:`uow.locked`)."""
+    project = uow.locked(Project, project_id)
     if project is None:
         raise _not_found()
     return project
@@ -378,7 +373,7 @@ def submit_delivery(project_id: int, *, actor: User, notes: str, checklist: list
               or 0) + 1
     keys = _store(cleaned, f"projects/{project.id}/deliveries")
     for key in keys:
-        project_files._delete_if_rolled_back(key)  # the files tab's clean-up of blobs of a rolled-back transaction
+        project_files.delete_if_rolled_back(key)  # the files tab's clean-up of blobs of a rolled-back transaction
     now = utcnow()
     delivery = Delivery(project_id=project.id, number=number, status=DeliveryStatus.SUBMITTED, notes=notes,
                         checklist=rows, submitted_by_id=actor.id, submitted_at=now)
@@ -563,7 +558,7 @@ class AcceptanceCertificate:
 
 def render_acceptance_certificate(data: AcceptanceCertificate) -> bytes:
     """The acceptance certificate as PDF (deterministic: the same data gives the same bytes)."""
-    s = pdf._styles()
+    s = pdf.styles()
     reference = f"{data.contract_reference} · delivery {data.delivery_number}"
     story: list[Flowable] = [
         Paragraph("Certificate of acceptance", s.title),
@@ -573,7 +568,7 @@ def render_acceptance_certificate(data: AcceptanceCertificate) -> bytes:
                          "each file identifies the exact bytes accepted: any other file, however similar, has a "
                          "different fingerprint."), s.body),
         Paragraph("Acceptance", s.heading),
-        pdf._key_value_table([
+        pdf.key_value_table([
             ("Accepted by", f"<b>{escape(data.approved_by)}</b>, {escape(data.company_name)}"),
             ("Accepted at", escape(pdf.format_utc(data.approved_at))),
             ("Contract reference", escape(data.contract_reference)),
@@ -609,7 +604,7 @@ def render_acceptance_certificate(data: AcceptanceCertificate) -> bytes:
         Paragraph(escape(f"{pdf.HUB_NAME} seals this certificate electronically. Its seal shows that the "
                          "certificate was issued by the hub and has not been changed since."), s.small),
     ]
-    return pdf._build(story, title=f"Certificate of acceptance {reference}", subject=data.job_title,
+    return pdf.build_pdf(story, title=f"Certificate of acceptance {reference}", subject=data.job_title,
                       footer=f"{reference} · Certificate of acceptance · {pdf.HUB_NAME}", created=data.approved_at)
 
 
@@ -629,7 +624,7 @@ def _seal_certificate(delivery: Delivery, project: Project, actor: User, now: da
                for f in delivery.files],
         notes_included=bool(delivery.notes),
     )
-    key_path, cert_path = contracts._hub_key_paths()  # one hub seal for every document
+    key_path, cert_path = contracts.hub_key_paths()  # one hub seal for every document
     try:
         sealed = sealing.seal_pdf(
             render_acceptance_certificate(data),
@@ -647,7 +642,7 @@ def _seal_certificate(delivery: Delivery, project: Project, actor: User, now: da
         logger.error("Storing the acceptance certificate of delivery %s failed: %s", delivery.id, exc)
         raise DomainError(_("The acceptance certificate could not be stored; nothing was approved. Please try "
                             "again in a minute.")) from exc
-    project_files._delete_if_rolled_back(key)
+    project_files.delete_if_rolled_back(key)
     sha = pdf.sha256_hex(sealed)
     audit.record("delivery.certificate_sealed", actor=actor, entity="deliveries", entity_id=delivery.id,
                  data={"project_id": project.id, "certificate_sha256": sha,

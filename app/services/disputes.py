@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import force_locale
@@ -61,7 +61,7 @@ from app.models import (
     User,
 )
 from app.models.mixins import utcnow
-from app.services import audit, ledger, notifications, payouts, projects, refunds
+from app.services import audit, deliveries, ledger, notifications, payouts, projects, refunds, uow
 from app.services import release as release_service
 from app.services.projects import Side
 from app.services.release import ReleaseParts
@@ -119,21 +119,8 @@ def active_qc(project: Project) -> QcAssignment | None:
 
 
 def _lock_project(project_id: int) -> Project | None:
-    """The project, locked until commit (``SELECT … FOR UPDATE``) and re-read.
-
-    Not ``Session.get(with_for_update=True)``: on a row the session already holds (the page a view
-    rendered first) that raises StaleDataError when another transaction changed it meanwhile.
-    """
-    return _locked(Project, project_id)
-
-
-_Locked = TypeVar("_Locked", Project, Dispute)
-
-
-def _locked(model: type[_Locked], row_id: int) -> _Locked | None:
-    """One row of ``model``, locked until commit and re-read (see :func:`_lock_project`)."""
-    return db.session.scalars(sa.select(model).where(model.id == row_id).with_for_update()
-                              .execution_options(populate_existing=True)).one_or_none()
+    """The project, locked until commit and re-read (:func:`uow.locked`)."""
+    return uow.locked(Project, project_id)
 
 
 def _reason(reason: str, *, missing: str) -> str:
@@ -203,7 +190,9 @@ def open_dispute(project_id: int, *, actor: User, reason: str, delivery_id: int 
     delivery = None
     if delivery_id is not None:
         delivery = db.session.get(Delivery, delivery_id)
-        if delivery is None or delivery.project_id != project.id:
+        company_blind = role is ProjectRole.COMPANY and delivery is not None and \
+            delivery.status not in deliveries.COMPANY_VISIBLE  # not yet forwarded: it does not exist for them
+        if delivery is None or delivery.project_id != project.id or company_blind:
             raise NotFound(_("This delivery does not exist on this project."))
     side = "company" if role is ProjectRole.COMPANY else "expert"
     dispute = Dispute(project_id=project.id, delivery_id=delivery.id if delivery else None, opened_by_id=actor.id,
@@ -310,7 +299,7 @@ def decide_dispute(dispute_id: int, *, actor: User, decision: DisputeDecision, r
     """
     project = _lock_project(_hub_dispute(dispute_id, actor).project_id)
     assert project is not None
-    dispute = _locked(Dispute, dispute_id)
+    dispute = uow.locked(Dispute, dispute_id)
     assert dispute is not None  # disputes are never deleted
     text = _reason(reason, missing=_("Give the reason for the decision: both parties read it."))
     decision = DisputeDecision(decision)
@@ -583,12 +572,14 @@ def disputes_page(project_id: int, *, actor: User) -> DisputesPage:
         paid_to_me_minor=paid if d.status is DisputeStatus.DECIDED else None,
     ) for d in rows]
     why = why_not_disputable(project, actor)
-    deliveries = list(db.session.scalars(sa.select(Delivery).where(Delivery.project_id == project.id)
-                                         .order_by(Delivery.number.desc())))
+    query = sa.select(Delivery).where(Delivery.project_id == project.id).order_by(Delivery.number.desc())
+    if side is Side.COMPANY:  # a delivery the hub has not forwarded does not exist for the company
+        query = query.where(Delivery.status.in_(sorted(deliveries.COMPANY_VISIBLE)))
+    shown = list(db.session.scalars(query))
     return DisputesPage(
         project=project, side=side, disputes=lines,
         refunds=refunds.refunds_of(project) if side is not Side.EXPERT else [],
-        deliveries=deliveries, can_open=why is None, why_not=why, currency=project.contract.currency,
+        deliveries=shown, can_open=why is None, why_not=why, currency=project.contract.currency,
     )
 
 

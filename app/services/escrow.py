@@ -537,11 +537,8 @@ def _flag(contract: Contract, result: str, problem: str) -> str:
 
 
 def _lock_contract(contract_id: int) -> Contract | None:
-    """The contract, re-read and locked until commit (``FOR UPDATE``; SQLite ignores it)."""
-    return db.session.scalars(
-        sa.select(Contract).where(Contract.id == contract_id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    """The contract, locked until commit and re-read (:func:`uow.locked`)."""
+    return uow.locked(Contract, contract_id)
 
 
 def _contract_for_company(contract_id: int, actor: User) -> Contract:

@@ -230,11 +230,8 @@ def _enqueue_send(payout_id: int) -> None:
 
 
 def _lock_payout(payout_id: int) -> Payout | None:
-    """The payout, re-read and locked until commit (``FOR UPDATE``; SQLite ignores it)."""
-    return db.session.scalars(
-        sa.select(Payout).where(Payout.id == payout_id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    """The payout, locked until commit and re-read (:func:`uow.locked`)."""
+    return uow.locked(Payout, payout_id)
 
 
 def send_payout(payout_id: int) -> Payout:

@@ -271,7 +271,7 @@ def calls_page(project_id: int, *, actor: User, page: int = 1) -> CallsPage:
         .offset((page - 1) * PAST_PER_PAGE).limit(PAST_PER_PAGE + 1)))
     has_more = len(past) > PAST_PER_PAGE
     past = past[:PAST_PER_PAGE]
-    labels = projects._author_labels(project, {c.created_by_id for c in [*upcoming, *past]})
+    labels = projects.author_labels(project, {c.created_by_id for c in [*upcoming, *past]})
 
     def row(call: VideoCall, *, open_call: bool) -> CallRow:
         return CallRow(

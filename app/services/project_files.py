@@ -157,7 +157,7 @@ def upload_file(project_id: int, *, actor: User, upload: Upload, title: str = ""
         db.session.flush()
         version = _new_version(file, 1, clean, key=key, actor=actor, note=note, removed=removed)
         _record(project, file, version, actor=actor, side=side, action="project_file.uploaded")
-    _delete_if_rolled_back(key)
+    delete_if_rolled_back(key)
     return version
 
 
@@ -183,7 +183,7 @@ def upload_version(file_id: int, *, actor: User, upload: Upload, note: str = "")
         file.updated_at = utcnow()
         version = _new_version(file, file.version_count, clean, key=key, actor=actor, note=note, removed=removed)
         _record(project, file, version, actor=actor, side=side, action="project_file.version_uploaded")
-    _delete_if_rolled_back(key)
+    delete_if_rolled_back(key)
     return version
 
 
@@ -224,7 +224,8 @@ def _record(project: Project, file: ProjectFile, version: ProjectFileVersion, *,
 _NEW_BLOBS = "project_files.new_blobs"
 
 
-def _delete_if_rolled_back(key: str) -> None:
+def delete_if_rolled_back(key: str) -> None:
+    """Delete the stored blob ``key`` if the current transaction rolls back (uploads written before commit)."""
     db.session.info.setdefault(_NEW_BLOBS, []).append(key)
 
 

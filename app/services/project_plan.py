@@ -431,7 +431,7 @@ def open_milestone_choices(project: Project) -> list[tuple[int, str]]:
 def assignee_choices(project: Project) -> list[tuple[int, str]]:
     """(user id, label) of the active members a task may be assigned to, as the plan shows them."""
     members = projects.member_users(project)
-    labels = projects._author_labels(project, [u.id for u in members])
+    labels = projects.author_labels(project, [u.id for u in members])
     return [(u.id, labels[u.id][0]) for u in members if u.id in labels]
 
 
@@ -516,7 +516,7 @@ def plan_page(project_id: int, *, actor: User) -> PlanPage:
                                    .order_by(ProjectTask.id)):
         tasks.setdefault(task.milestone_id, []).append(task)
     members = projects.member_users(project)
-    labels = projects._author_labels(project, [u.id for u in members] + [
+    labels = projects.author_labels(project, [u.id for u in members] + [
         t.assignee_id for ts in tasks.values() for t in ts if t.assignee_id is not None])
     assignees = [(u.id, labels[u.id][0]) for u in members if u.id in labels]
     latest, counts = _latest_updates(project)

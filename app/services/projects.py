@@ -380,7 +380,6 @@ def author_labels(project: Project, author_ids: Iterable[int]) -> dict[int, tupl
     return labels
 
 
-_author_labels = author_labels  # the name the workspace modules used first
 
 
 def _views(project: Project, side: Side, reader: User | None, messages: Sequence[ProjectMessage],

@@ -389,7 +389,7 @@ def _seal(assignment: QcAssignment) -> tuple[str, str]:
         logger.error("QC NDA of assignment %s does not match its SHA-256", assignment.id)
         raise DomainError(_("The stored NDA does not match what you read; nothing was saved. Please contact the "
                             "hub."))
-    key_path, cert_path = contracts._hub_key_paths()  # the contracts' seal: one hub key for every document
+    key_path, cert_path = contracts.hub_key_paths()  # the contracts' seal: one hub key for every document
     try:
         sealed = sealing.seal_pdf(
             original, reason=f"QC NDA {assignment.project.contract.reference} sealed by Plasticonnect Hub",

@@ -180,7 +180,7 @@ def _enqueue_after_commit(refund_id: int) -> None:
 
 
 def _lock(refund_id: int) -> Refund | None:
-    return db.session.get(Refund, refund_id, with_for_update=True, populate_existing=True)
+    return uow.locked(Refund, refund_id)
 
 
 def send_refund(refund_id: int) -> Refund:

@@ -63,7 +63,7 @@ from app.models import (
 )
 from app.models.ledger import ESCROW_REFUND_PREFIX, ESCROW_RELEASE_PREFIX
 from app.models.mixins import utcnow
-from app.services import ledger, notifications, projects
+from app.services import ledger, notifications, projects, uow
 from app.services.ledger import Posting
 from app.services.projects import Side
 from app.services.transitions import transition
@@ -195,13 +195,8 @@ def release_entries(project: Project, parts: ReleaseParts) -> list[Posting]:
 
 
 def _lock_project(project_id: int) -> Project | None:
-    """The project, locked until commit (``FOR UPDATE``; SQLite ignores it), then re-read.
-
-    The lock is taken with a plain SELECT of the id: an ORM load FOR UPDATE of a row this session
-    already holds would fail its version check instead of reading what a concurrent release committed.
-    """
-    db.session.execute(sa.select(Project.id).where(Project.id == project_id).with_for_update())
-    return db.session.get(Project, project_id, populate_existing=True)
+    """The project, locked until commit and re-read (:func:`uow.locked`)."""
+    return uow.locked(Project, project_id)
 
 
 def _authorize(actor: User | None, project: Project) -> None:

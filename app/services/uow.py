@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.exceptions import ConcurrentUpdate
 from app.extensions import db
 
+M = TypeVar("M")
 _PENDING = "after_commit"
 _BEFORE = "before_commit"
 
@@ -62,3 +63,15 @@ def _forget(session: Session, previous: SessionTransaction) -> None:
     if previous.parent is None:  # outermost rollback: the callbacks must never fire
         session.info.pop(_BEFORE, None)
         session.info.pop(_PENDING, None)
+
+
+def locked(model: type[M], row_id: int) -> M | None:
+    """One row, locked until commit (``SELECT … FOR UPDATE``; SQLite ignores it) and re-read.
+
+    The lock is taken with a plain SELECT of the id, then the row is re-read: an ORM load
+    FOR UPDATE of a row this session already holds (the page a view rendered first) would
+    fail its version check instead of reading what a concurrent transaction committed.
+    """
+    column = model.id  # type: ignore[attr-defined]
+    db.session.execute(sa.select(column).where(column == row_id).with_for_update())
+    return db.session.get(model, row_id, populate_existing=True)

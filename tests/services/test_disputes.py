@@ -230,6 +230,19 @@ def test_a_delivery_of_another_project_is_not_found(f, scene):
     assert count(Dispute) == 0
 
 
+def test_the_company_neither_sees_nor_disputes_a_delivery_the_hub_has_not_forwarded(scene):
+    forwarded = add_delivery(scene.project, scene.expert, number=1)
+    waiting = add_delivery(scene.project, scene.expert, number=2, status=DeliveryStatus.SUBMITTED)
+    assert [d.id for d in disputes.disputes_page(scene.project.id, actor=scene.owner).deliveries] == [forwarded.id]
+    assert [d.id for d in disputes.disputes_page(scene.project.id, actor=scene.expert).deliveries] == \
+        [waiting.id, forwarded.id]
+    with pytest.raises(NotFound, match="delivery"):
+        disputes.open_dispute(scene.project.id, actor=scene.owner, reason="x", delivery_id=waiting.id)
+    uow.rollback()
+    assert count(Dispute) == 0
+    assert open_one(scene, by=scene.expert, delivery_id=waiting.id).delivery_id == waiting.id
+
+
 def test_only_one_dispute_is_open_at_a_time(scene):
     open_one(scene)
     for who in (scene.colleague, scene.expert):

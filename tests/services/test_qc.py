@@ -307,7 +307,7 @@ def test_signing_seals_the_nda_and_makes_a_qc_member(world):
     assert assignment.signer_ip == "203.0.113.7" and assignment.signer_user_agent == "QCBrowser/1.0"
     sealed = get_storage().get(assignment.sealed_storage_key)
     assert sha256_hex(sealed) == assignment.sealed_sha256
-    check = sealing.verify_sealed_pdf(sealed, cert_path=qc.contracts._hub_key_paths()[1])
+    check = sealing.verify_sealed_pdf(sealed, cert_path=qc.contracts.hub_key_paths()[1])
     assert check.ok
     member = db.session.scalar(sa.select(ProjectMember).where(ProjectMember.project_id == world.project.id,
                                                               ProjectMember.user_id == world.qc_user.id))

@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -40,6 +40,7 @@ from app.extensions import db
 from app.integrations.storage import BlobNotFound, StorageError, get_storage
 from app.models import MessageKind, PreviewStatus, Project, ProjectFile, ProjectFileVersion, User
 from app.models.mixins import utcnow
+from app.pagination import Pager, clamp
 from app.services import audit, file_metadata, masking, notifications, previews, projects, uow, uploads
 from app.services.projects import Side
 from app.services.uploads import CleanFile, Upload
@@ -330,49 +331,16 @@ class FileView:
 
 
 @dataclass(frozen=True)
-class FilesPage:
+class FilesPage(Pager):
     """A page of the project's files, newest activity first; iterates over the files."""
 
-    files: list[FileView]
-    total: int
-    page: int
-    per_page: int
+    files: list[FileView] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[FileView]:
         return iter(self.files)
 
     def __len__(self) -> int:
         return len(self.files)
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-    def iter_pages(self) -> Iterator[int | None]:
-        """Page numbers around the current one, ``None`` for a gap (as Flask-SQLAlchemy's Pagination)."""
-        last = 0
-        for number in range(1, self.pages + 1):
-            if number <= 2 or number > self.pages - 2 or abs(number - self.page) <= 2:
-                if last and number - last > 1:
-                    yield None
-                yield number
-                last = number
 
 
 def _views(project: Project, side: Side, reader: User, files: Sequence[ProjectFile]) -> list[FileView]:
@@ -425,7 +393,7 @@ def files_page(project_id: int, *, actor: User, page: int = 1, per_page: int = F
     """
     project, side = projects.load_project(project_id, actor=actor)
     total = db.session.scalar(sa.select(sa.func.count(ProjectFile.id)).where(ProjectFile.project_id == project.id)) or 0
-    page = min(max(1, page), max(1, -(-total // per_page)))
+    page = clamp(page, per_page, total)
     files = list(db.session.scalars(
         sa.select(ProjectFile).where(ProjectFile.project_id == project.id)
         .order_by(ProjectFile.updated_at.desc(), ProjectFile.id.desc())

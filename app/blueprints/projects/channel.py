@@ -10,8 +10,6 @@ decided in app/services/projects.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +28,7 @@ from app.errors import wants_json
 from app.exceptions import DomainError
 from app.models import Audience, Project, ProjectStatus, User
 from app.models.mixins import utcnow
+from app.pagination import Pager
 from app.services import projects, uow
 
 logger = logging.getLogger(__name__)
@@ -63,45 +62,6 @@ class MessageForm(FlaskForm):
         render_kw={"rows": 3, "maxlength": projects.MAX_MESSAGE_CHARS},
     )
     audience = SelectField(_l("Who reads it"), choices=AUDIENCE_CHOICES, default=Audience.EVERYONE.value)
-
-
-@dataclass(frozen=True)
-class Pager:
-    """The page numbers of a list (what templates/_forms.html ``pager`` reads)."""
-
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-    def iter_pages(self) -> Iterator[int | None]:
-        """Every page near the current one and at both ends; None marks a gap."""
-        last = 0
-        for p in range(1, self.pages + 1):
-            if p <= 2 or p > self.pages - 2 or abs(p - self.page) <= 2:
-                if last and p > last + 1:
-                    yield None
-                yield p
-                last = p
 
 
 @bp.app_context_processor

@@ -49,9 +49,11 @@ from app.models import (
     ContractDocument,
     ContractDocumentKind,
     ContractStatus,
+    Delivery,
     Offer,
     OfferForward,
     OfferVersion,
+    QcAssignment,
     Role,
     Signature,
     SignerRole,
@@ -633,6 +635,31 @@ class VerificationResult:
         return self.verdict in {"on_record", "sealed"}
 
 
+def _sealed_record(sha256: str) -> tuple[str, str, ContractDocumentKind | None, datetime] | None:
+    """What the hub sealed with these exact bytes: (what it is, in words; the contract reference; the kind
+    of contract document, if it is one; when it was sealed), or None.
+
+    The sealed contract documents, the quality-control NDAs and the acceptance certificates.
+    """
+    document = db.session.scalar(
+        sa.select(ContractDocument).where(ContractDocument.sealed_sha256 == sha256).limit(1))
+    if document is not None and document.sealed_at is not None:
+        reference = document.contract.reference
+        return (_("the sealed %(kind)s of contract %(reference)s", kind=str(KIND_NAMES[document.kind]),
+                  reference=reference), reference, document.kind, document.sealed_at)
+    qc_nda = db.session.scalar(sa.select(QcAssignment).where(QcAssignment.sealed_sha256 == sha256).limit(1))
+    if qc_nda is not None and qc_nda.signed_at is not None:
+        reference = qc_nda.project.contract.reference
+        return (_("the sealed quality-control NDA of contract %(reference)s", reference=reference), reference,
+                None, qc_nda.signed_at)
+    delivery = db.session.scalar(sa.select(Delivery).where(Delivery.certificate_sha256 == sha256).limit(1))
+    if delivery is not None and delivery.decided_at is not None:
+        reference = delivery.project.contract.reference
+        return (_("the sealed acceptance certificate of delivery %(number)s of contract %(reference)s",
+                  number=delivery.number, reference=reference), reference, None, delivery.decided_at)
+    return None
+
+
 def verify_upload(data: bytes) -> VerificationResult:
     """Tell anyone holding a PDF whether it is a document the hub sealed, unchanged since.
 
@@ -648,27 +675,20 @@ def verify_upload(data: bytes) -> VerificationResult:
         check = sealing.verify_sealed_pdf(data, cert_path=cert_path)
     except sealing.SealingError as exc:
         raise DomainError(_("The hub cannot check seals at the moment. Please try again later.")) from exc
-    document = db.session.scalar(
-        sa.select(ContractDocument).where(ContractDocument.sealed_sha256 == sha256_hex(data)).limit(1)
-    )
-    if document is not None and document.sealed_at is not None:
-        params = {"kind": str(KIND_NAMES[document.kind]), "reference": document.contract.reference,
-                  "when": format_datetime(document.sealed_at, "medium")}
+    record = _sealed_record(sha256_hex(data))
+    if record is not None:
+        what, reference, kind, sealed_at = record
+        params = {"what": what, "when": format_datetime(sealed_at, "medium")}
         if check.ok:
-            message = _("This is the sealed %(kind)s of contract %(reference)s, sealed on %(when)s, unchanged.",
-                        **params)
-            return VerificationResult("on_record", message, document.contract.reference, document.kind,
-                                      document.sealed_at)
-        logger.warning("Sealed copy of contract document %s no longer verifies against the hub certificate",
-                       document.id)
-        message = _("This is the sealed %(kind)s of contract %(reference)s as the hub keeps it, sealed on "
-                    "%(when)s, but its seal cannot be confirmed with the hub's current certificate. Please "
-                    "contact the hub.", **params)
-        return VerificationResult("on_record_unconfirmed", message, document.contract.reference, document.kind,
-                                  document.sealed_at)
+            return VerificationResult("on_record", _("This is %(what)s, sealed on %(when)s, unchanged.", **params),
+                                      reference, kind, sealed_at)
+        logger.warning("The sealed copy of %s no longer verifies against the hub certificate", what)
+        message = _("This is %(what)s as the hub keeps it, sealed on %(when)s, but its seal cannot be confirmed "
+                    "with the hub's current certificate. Please contact the hub.", **params)
+        return VerificationResult("on_record_unconfirmed", message, reference, kind, sealed_at)
     if check.ok:
         return VerificationResult("sealed", _("This PDF carries an intact seal of Plasticonnect Hub, but it is not "
-                                              "one of the sealed contract documents on record."),
+                                              "one of the sealed documents on record."),
                                   sealed_at=check.signed_at)
     if check.sealed:
         return VerificationResult("changed", _("This PDF was changed after it was sealed: it is not the document "

@@ -36,7 +36,7 @@ from app.models import (
     User,
 )
 from app.models.mixins import utcnow
-from app.services import deliveries, delivery_review, projects, qc, uow
+from app.services import contracts, deliveries, delivery_review, projects, qc, uow
 from app.services.projects import Side
 from app.services.release import release_key
 from app.services.transitions import transition
@@ -383,6 +383,8 @@ def test_approval_records_the_hashes_seals_a_certificate_and_releases(app: Flask
     name, data = deliveries.open_certificate(delivery.id, actor=world.expert)
     uow.commit()
     assert name.endswith(".pdf") and hashlib.sha256(data).hexdigest() == approved.certificate_sha256
+    verdict = contracts.verify_upload(data)  # the public /verify page knows it
+    assert verdict.verdict == "on_record" and f"acceptance certificate of delivery {approved.number}" in verdict.message
     text = pdf_text(data)
     for file in approved.files:
         assert file.sha256 in text and file.original_name in text

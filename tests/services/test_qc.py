@@ -309,6 +309,9 @@ def test_signing_seals_the_nda_and_makes_a_qc_member(world):
     assert sha256_hex(sealed) == assignment.sealed_sha256
     check = sealing.verify_sealed_pdf(sealed, cert_path=qc.contracts.hub_key_paths()[1])
     assert check.ok
+    verdict = qc.contracts.verify_upload(sealed)  # the public /verify page knows it
+    assert verdict.verdict == "on_record" and "quality-control NDA" in verdict.message
+    assert verdict.reference == world.project.contract.reference
     member = db.session.scalar(sa.select(ProjectMember).where(ProjectMember.project_id == world.project.id,
                                                               ProjectMember.user_id == world.qc_user.id))
     assert member.role is ProjectRole.QC and member.removed_at is None

@@ -457,6 +457,10 @@ def _urls(n: _Norm) -> Iterable[tuple[str, int, int]]:
         yield "link", m.start(), m.end()
 
 
+# Software names written like a domain: a technical sentence that names them is not a link.
+_TECH_NAMES = frozenset({"socket.io", "engine.io", "asp.net", "ado.net", "vb.net", "dot.net"})
+
+
 def _hosts(n: _Norm, original: str) -> Iterable[tuple[str, int, int]]:
     t, flag = n.text, n.flag
     for m in _HOST.finditer(t):
@@ -468,6 +472,8 @@ def _hosts(n: _Norm, original: str) -> Iterable[tuple[str, int, int]]:
             continue
         dots = [i for i in range(m.start("host"), m.end("host")) if t[i] == "."]
         has_path = bool(m.group("path")) and len(m.group("path")) > 1
+        if host in _TECH_NAMES and not has_path and all(flag[i] == _LIT for i in dots):
+            continue  # "over Socket.IO", "on ASP.NET"
         if any(flag[i] == _WEAK for i in dots):
             if tld not in _SPELLED_TLDS or _weak_word(labels[-2]):
                 continue

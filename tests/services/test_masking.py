@@ -416,6 +416,9 @@ DISGUISED += [
 ]
 
 ORDINARY += [
+    'The line dashboard pushes the cavity pressures over Socket.IO every second.',
+    'Our MES is an old ASP.NET application that reads the press over OPC UA.',
+    'Die Auswertung läuft in einer VB.NET-Anwendung auf dem Leitrechner.',
     'Ich schlage vor, die Rippen auf 1,2 mm zu reduzieren.',
     'The wall thickness of 2.5 mm at the boss causes sink marks.',
     'Mould temperature at the core side is 85 °C, cavity side 75 °C.',

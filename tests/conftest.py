@@ -137,10 +137,13 @@ def make_app(storage_dir: str, **overrides: Any) -> Flask:
     db_url = os.environ.get("TEST_DATABASE_URL")
     if db_url:
         settings["SQLALCHEMY_DATABASE_URI"] = _to_sqlalchemy_url(_per_worker_database(db_url))
-        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     if os.environ.get("TEST_REDIS_URL"):
         settings["REDIS_URL"] = _per_worker_redis(os.environ["TEST_REDIS_URL"])
     settings.update(overrides)
+    if str(settings.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        # No wait for the WAL flush at each commit: a test database need not survive a crash.
+        settings.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+            "pool_pre_ping": True, "connect_args": {"options": "-c synchronous_commit=off"}})
     return create_app(TestingConfig, **settings)
 
 
@@ -168,16 +171,18 @@ def _clear_tables(application: Flask) -> None:
                 conn.execute(table.delete())
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
     else:
-        # TRUNCATE costs per table (about 4 ms each): probe which tables have rows in one query,
-        # truncate those, and restart every id sequence (a rolled-back insert advances one too).
+        # A test leaves a few rows in a few tables. TRUNCATE costs a new file per table (about
+        # 0.4 s a test): probe which tables have rows in one query, DELETE from those with foreign
+        # keys and triggers off for this transaction (the ledger's no-DELETE trigger included; the
+        # test role is a superuser), and restart every id sequence (a rolled-back insert advances one).
         probe = " UNION ALL ".join(f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in tables)
         sequences = ", ".join(f"setval(pg_get_serial_sequence('\"{t.name}\"', 'id'), 1, false)"
                               for t in tables if "id" in t.c and t.c.id.primary_key and t.c.id.autoincrement)
         with db.engine.begin() as conn:
             filled = [row[0] for row in conn.execute(sa.text(probe))]
             if filled:
-                names = ", ".join(f'"{name}"' for name in filled)
-                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+                conn.execute(sa.text("; ".join(f'DELETE FROM "{name}"' for name in filled)))
             if sequences:
                 conn.execute(sa.text(f"SELECT {sequences}"))
 

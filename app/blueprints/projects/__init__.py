@@ -10,17 +10,20 @@ in the back office.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.exceptions import NotFound
+from app.exceptions import DomainError, NotFound, PermissionDenied
 from app.models import Project, Role, User
 from app.security import roles_required
-from app.services import projects
+from app.services import projects, uow
+
+T = TypeVar("T")
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
 
@@ -48,6 +51,24 @@ def load(project_id: int) -> tuple[Project, projects.Side]:
         return projects.load_project(project_id, actor=actor())
     except NotFound:
         abort(404)
+
+
+def perform(action: Callable[[], T]) -> T | DomainError:
+    """Run one service transition and commit (the view's single commit point).
+
+    NotFound and PermissionDenied are rolled back and re-raised (the blueprint's 404/403 pages);
+    any other DomainError is rolled back and returned, for the view to show next to what was typed.
+    """
+    try:
+        result = action()
+        uow.commit()
+    except (NotFound, PermissionDenied):
+        uow.rollback()
+        raise
+    except DomainError as exc:
+        uow.rollback()
+        return exc
+    return result
 
 
 def tabs_context(project: Project, side: projects.Side, tab: str) -> dict[str, Any]:

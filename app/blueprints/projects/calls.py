@@ -14,10 +14,10 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from app.blueprints.projects import actor, bp, load, members_only, tabs_context
-from app.exceptions import DomainError, NotFound, PermissionDenied
+from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
+from app.exceptions import DomainError, PermissionDenied
 from app.models.mixins import utcnow
-from app.services import project_calls, uow
+from app.services import project_calls
 from forms.projects_calls import DEFAULT_DURATION, CancelCallForm, ScheduleCallForm, StartNowForm
 
 NOW_PREFIX = "now"
@@ -70,17 +70,12 @@ def schedule_call(project_id: int) -> ResponseReturnValue:
             return _render(project.id, schedule_form=form, status=422)
         topic, starts_at = form.topic.data or "", form.starts_at(user.timezone)
         duration, agenda = int(form.duration.data or 0), form.agenda.data or ""
-    try:
-        call = project_calls.schedule_call(project.id, actor=user, topic=topic, starts_at=starts_at,
-                                           duration_minutes=duration, agenda=agenda)
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        flash(str(exc), "danger")
-        return _render(project.id, schedule_form=form, status=exc.status_code)
+    outcome = perform(lambda: project_calls.schedule_call(project.id, actor=user, topic=topic, starts_at=starts_at,
+                                                          duration_minutes=duration, agenda=agenda))
+    if isinstance(outcome, DomainError):
+        flash(str(outcome), "danger")
+        return _render(project.id, schedule_form=form, status=outcome.status_code)
+    call = outcome
     flash(_("The call “%(topic)s” is scheduled; the project's members have been told. The join link is below.",
             topic=call.topic), "success")
     return _back(project.id, f"call-{call.id}")
@@ -92,17 +87,11 @@ def host(call_id: int) -> ResponseReturnValue:
     """The hub starts the call as its host: a fresh host link from the provider (audited), then a redirect."""
     user = actor()
     call, project, _side = project_calls.load_call(call_id, actor=user)
-    try:
-        url = project_calls.host_link(call_id, actor=user)
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        flash(str(exc), "danger")
+    outcome = perform(lambda: project_calls.host_link(call_id, actor=user))
+    if isinstance(outcome, DomainError):
+        flash(str(outcome), "danger")
         return _back(project.id, f"call-{call_id}")
-    response = redirect(url)
+    response = redirect(outcome)
     response.headers["Cache-Control"] = "no-store"  # the host link is never kept, not even by the browser
     return response
 
@@ -118,15 +107,9 @@ def cancel_call(call_id: int) -> ResponseReturnValue:
     if not CancelCallForm().validate():
         flash(_("The form had expired; please try again."), "danger")
         return _back(project.id, f"call-{call_id}")
-    try:
-        project_calls.cancel_call(call_id, actor=user)
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        flash(str(exc), "danger")
+    outcome = perform(lambda: project_calls.cancel_call(call_id, actor=user))
+    if isinstance(outcome, DomainError):
+        flash(str(outcome), "danger")
         return _back(project.id, f"call-{call_id}")
     flash(_("The call “%(topic)s” is cancelled.", topic=call.topic), "success")
     return _back(project.id)

@@ -20,9 +20,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.blueprints import documents as documents_flow
-from app.blueprints.projects import actor, bp, load, members_only, tabs_context
+from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
 from app.blueprints.projects.files import FORM_OVERHEAD, SAFE_TYPES
-from app.exceptions import DomainError, NotFound, PermissionDenied
+from app.exceptions import DomainError, PermissionDenied
 from app.models import ProjectRole
 from app.security import DOWNLOAD_CSP
 from app.services import deliveries, project_files, projects, uow
@@ -98,21 +98,16 @@ def submit_delivery(project_id: int) -> ResponseReturnValue:
     form.set_rows(len(names))
     if not form.validate():
         return _render(project.id, submit_form=form, status=422)
-    try:
-        created = deliveries.submit_delivery(
-            project.id, actor=actor(), notes=form.notes.data or "",
-            checklist=form.checklist_data(names),
-            uploads=[documents_flow.received(f) for f in form.chosen_files()],
-        )
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        if isinstance(exc, UploadRejected):
-            form.files.errors = [str(exc)]
-        return _render(project.id, submit_form=form, refusal=str(exc), status=exc.status_code)
+    outcome = perform(lambda: deliveries.submit_delivery(
+        project.id, actor=actor(), notes=form.notes.data or "",
+        checklist=form.checklist_data(names),
+        uploads=[documents_flow.received(f) for f in form.chosen_files()],
+    ))
+    if isinstance(outcome, DomainError):
+        if isinstance(outcome, UploadRejected):
+            form.files.errors = [str(outcome)]
+        return _render(project.id, submit_form=form, refusal=str(outcome), status=outcome.status_code)
+    created = outcome
     flash(_("Delivery %(n)d is submitted. Plasticonnect Hub checks it before the company sees it; you are told "
             "what happens next.", n=created.number), "success")
     return _back(project.id, created.id)
@@ -134,15 +129,10 @@ def approve_delivery(delivery_id: int) -> ResponseReturnValue:
     form = ApproveDeliveryForm()
     if not form.validate():
         return _render(project_id, approve_form=form, status=422)
-    try:
-        approved = deliveries.approve_delivery(delivery_id, actor=actor())
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        return _render(project_id, approve_form=form, refusal=str(exc), status=exc.status_code)
+    outcome = perform(lambda: deliveries.approve_delivery(delivery_id, actor=actor()))
+    if isinstance(outcome, DomainError):
+        return _render(project_id, approve_form=form, refusal=str(outcome), status=outcome.status_code)
+    approved = outcome
     flash(_("You approved delivery %(n)d. The acceptance certificate is ready below, and the held funds are being "
             "released to the expert.", n=approved.number), "success")
     return _back(project_id, approved.id)
@@ -158,15 +148,10 @@ def request_revision(delivery_id: int) -> ResponseReturnValue:
     form = RevisionForm()
     if not form.validate():
         return _render(project_id, revision_form=form, status=422)
-    try:
-        revised = deliveries.request_revision(delivery_id, actor=actor(), comment=form.comment.data or "")
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        return _render(project_id, revision_form=form, refusal=str(exc), status=exc.status_code)
+    outcome = perform(lambda: deliveries.request_revision(delivery_id, actor=actor(), comment=form.comment.data or ""))
+    if isinstance(outcome, DomainError):
+        return _render(project_id, revision_form=form, refusal=str(outcome), status=outcome.status_code)
+    revised = outcome
     flash(_("You asked for a revision of delivery %(n)d. The expert is told and delivers a new version.",
             n=revised.number), "success")
     return _back(project_id, revised.id)

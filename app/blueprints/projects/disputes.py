@@ -16,10 +16,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from wtforms import SelectChoice
 
-from app.blueprints.projects import actor, bp, load, members_only, tabs_context
-from app.exceptions import DomainError, NotFound, PermissionDenied
+from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
+from app.exceptions import DomainError
 from app.services import disputes as dispute_service
-from app.services import uow
 from forms.disputes import DECISION_NAMES, OpenDisputeForm
 
 
@@ -67,17 +66,11 @@ def open_dispute(project_id: int) -> ResponseReturnValue:
         if not form.validate():
             return _render(project_id, form=form, status=422)
         delivery_id = int(form.delivery_id.data or 0) or None
-    try:
-        dispute_service.open_dispute(project_id, actor=actor(), reason=form.reason.data or "",
-                                     delivery_id=delivery_id)
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        flash(str(exc), "danger")
-        return _render(project_id, form=form, status=exc.status_code)
+    outcome = perform(lambda: dispute_service.open_dispute(project_id, actor=actor(), reason=form.reason.data or "",
+                                                           delivery_id=delivery_id))
+    if isinstance(outcome, DomainError):
+        flash(str(outcome), "danger")
+        return _render(project_id, form=form, status=outcome.status_code)
     flash(_("The dispute is open. The release of the held funds is frozen until Plasticonnect Hub decides; both "
             "sides have been told."), "success")
     return redirect(url_for("projects.disputes", project_id=project_id))

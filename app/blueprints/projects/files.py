@@ -20,8 +20,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from app.blueprints import documents as documents_flow
-from app.blueprints.projects import actor, bp, load, members_only, tabs_context
-from app.exceptions import DomainError, NotFound, PermissionDenied
+from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
+from app.exceptions import DomainError, NotFound
 from app.models import Project
 from app.security import DOWNLOAD_CSP, PREVIEW_CSP, allow_same_origin_framing
 from app.services import previews, project_files, projects, uow, uploads
@@ -118,19 +118,14 @@ def upload(project_id: int) -> ResponseReturnValue:
     form = FileUploadForm()
     if not form.validate():
         return _render(project, side, upload_form=form, status=422)
-    try:
-        version = project_files.upload_file(
-            project.id, actor=actor(), upload=documents_flow.received(form.file.data),
-            title=form.title.data or "", note=form.note.data or "",
-        )
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        _show_refusal(exc, form.file)
-        return _render(project, side, upload_form=form, status=exc.status_code)
+    outcome = perform(lambda: project_files.upload_file(
+        project.id, actor=actor(), upload=documents_flow.received(form.file.data),
+        title=form.title.data or "", note=form.note.data or "",
+    ))
+    if isinstance(outcome, DomainError):
+        _show_refusal(outcome, form.file)
+        return _render(project, side, upload_form=form, status=outcome.status_code)
+    version = outcome
     flash(_("“%(name)s” is shared with the project (version %(n)d).", name=version.original_name,
             n=version.number), "success")
     return redirect(url_for("projects.files", project_id=project.id) + f"#file-{version.file_id}")
@@ -144,18 +139,13 @@ def upload_version(file_id: int) -> ResponseReturnValue:
     form = VersionUploadForm(prefix=_prefix(file_id))
     if not form.validate():
         return _render(project, side, version_forms={file_id: form}, status=422)
-    try:
-        version = project_files.upload_version(
-            file_id, actor=actor(), upload=documents_flow.received(form.file.data), note=form.note.data or "",
-        )
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        _show_refusal(exc, form.file)
-        return _render(project, side, version_forms={file_id: form}, status=exc.status_code)
+    outcome = perform(lambda: project_files.upload_version(
+        file_id, actor=actor(), upload=documents_flow.received(form.file.data), note=form.note.data or "",
+    ))
+    if isinstance(outcome, DomainError):
+        _show_refusal(outcome, form.file)
+        return _render(project, side, version_forms={file_id: form}, status=outcome.status_code)
+    version = outcome
     flash(_("Version %(n)d of “%(name)s” is shared with the project.", n=version.number,
             name=version.original_name), "success")
     return redirect(url_for("projects.files", project_id=project.id, page=_page()) + f"#file-{file_id}")

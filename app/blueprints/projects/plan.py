@@ -15,10 +15,10 @@ from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from app.blueprints.projects import actor, bp, load, members_only, tabs_context
-from app.exceptions import DomainError, NotFound, PermissionDenied
+from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
+from app.exceptions import DomainError, PermissionDenied
 from app.models import Project, ProjectMilestone, User
-from app.services import project_plan, uow
+from app.services import project_plan
 from app.services.projects import Side
 from forms.projects_plan import (
     MILESTONE_STATUS_COLOURS,
@@ -120,15 +120,9 @@ def _milestone_action(milestone_id: int, change: Callable[..., ProjectMilestone]
     if not MilestoneActionForm().validate():
         flash(_("The form had expired; please try again."), "danger")
         return _back(project.id, f"milestone-{milestone_id}")
-    try:
-        change(milestone_id, actor=user)
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        flash(str(exc), "danger")
+    outcome = perform(lambda: change(milestone_id, actor=user))
+    if isinstance(outcome, DomainError):
+        flash(str(outcome), "danger")
         return _back(project.id, f"milestone-{milestone_id}")
     flash(done % {"title": milestone.title}, "success")
     return _back(project.id, f"milestone-{milestone_id}")
@@ -169,18 +163,13 @@ def progress(project_id: int) -> ResponseReturnValue:
     form.set_milestones(project_plan.open_milestone_choices(project))
     if not form.validate():
         return _render(project.id, progress_form=form, status=422)
-    try:
-        update = project_plan.post_progress(project.id, actor=actor(), milestone_id=form.milestone_id.data,
-                                            percent=int(form.percent.data),
-                                            text=form.text.data or "")
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        flash(str(exc), "danger")
-        return _render(project.id, progress_form=form, status=exc.status_code)
+    outcome = perform(lambda: project_plan.post_progress(project.id, actor=actor(), milestone_id=form.milestone_id.data,
+                                                         percent=int(form.percent.data),
+                                                         text=form.text.data or ""))
+    if isinstance(outcome, DomainError):
+        flash(str(outcome), "danger")
+        return _render(project.id, progress_form=form, status=outcome.status_code)
+    update = outcome
     flash(_("Progress posted: %(percent)d %% on “%(title)s”. The company has been told.", percent=update.percent,
             title=update.milestone.title), "success")
     return _back(project.id, f"milestone-{update.milestone_id}")
@@ -200,17 +189,13 @@ def add_task(milestone_id: int) -> ResponseReturnValue:
     form.set_assignees(project_plan.assignee_choices(project))
     if not form.validate():
         return _render(project.id, add_forms={milestone_id: form}, status=422)
-    try:
-        task = project_plan.add_task(project.id, actor=user, milestone_id=milestone_id, title=form.title.data or "",
-                                     assignee_id=form.assignee_id(), due_date=form.due_date.data)
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        form.title.errors = [*form.title.errors, str(exc)]
-        return _render(project.id, add_forms={milestone_id: form}, status=exc.status_code)
+    outcome = perform(lambda: project_plan.add_task(project.id, actor=user, milestone_id=milestone_id,
+                                                    title=form.title.data or "", assignee_id=form.assignee_id(),
+                                                    due_date=form.due_date.data))
+    if isinstance(outcome, DomainError):
+        form.title.errors = [*form.title.errors, str(outcome)]
+        return _render(project.id, add_forms={milestone_id: form}, status=outcome.status_code)
+    task = outcome
     flash(_("Task “%(title)s” added to “%(milestone)s”.", title=task.title, milestone=milestone.title), "success")
     return _back(project.id, f"task-{task.id}")
 
@@ -227,15 +212,9 @@ def task_status(task_id: int) -> ResponseReturnValue:
     if not form.validate():
         flash(_("Choose to do, doing or done."), "danger")
         return _back(project.id, f"task-{task_id}")
-    try:
-        project_plan.set_task_status(task_id, actor=user, status=form.status.data or "")
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        flash(str(exc), "danger")
+    outcome = perform(lambda: project_plan.set_task_status(task_id, actor=user, status=form.status.data or ""))
+    if isinstance(outcome, DomainError):
+        flash(str(outcome), "danger")
         return _back(project.id, f"task-{task_id}")
     flash(_("“%(title)s”: %(status)s.", title=task.title, status=TASK_STATUS_LABELS[task.status.value]), "success")
     return _back(project.id, f"task-{task_id}")
@@ -253,17 +232,12 @@ def edit_task(task_id: int) -> ResponseReturnValue:
     form.set_assignees(_with_current(list(labels.items()), task.assignee_id, ""))
     if not form.validate():
         return _render(project.id, edit_forms={task_id: form}, status=422)
-    try:
-        project_plan.edit_task(task_id, actor=user, title=form.title.data or "", assignee_id=form.assignee_id(),
-                               due_date=form.due_date.data, version=form.seen_version())
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        form.title.errors = [*form.title.errors, str(exc)]
-        return _render(project.id, edit_forms={task_id: form}, status=exc.status_code)
+    outcome = perform(lambda: project_plan.edit_task(task_id, actor=user, title=form.title.data or "",
+                                                     assignee_id=form.assignee_id(), due_date=form.due_date.data,
+                                                     version=form.seen_version()))
+    if isinstance(outcome, DomainError):
+        form.title.errors = [*form.title.errors, str(outcome)]
+        return _render(project.id, edit_forms={task_id: form}, status=outcome.status_code)
     flash(_("Task “%(title)s” saved.", title=task.title), "success")
     return _back(project.id, f"task-{task_id}")
 

@@ -19,10 +19,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.blueprints.projects import actor, bp, load, members_only, tabs_context
-from app.exceptions import DomainError, NotFound, PermissionDenied
+from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
+from app.exceptions import DomainError, PermissionDenied
 from app.models import ProjectRole, Role, User
-from app.services import projects, uow
+from app.services import projects
 from app.services import ratings as rating_service
 from forms.ratings import CompanyRatingForm, ExpertRatingForm
 
@@ -76,20 +76,14 @@ def _rate_expert(project_id: int, user: User) -> ResponseReturnValue:
     form = ExpertRatingForm(prefix=EXPERT_PREFIX)
     if not form.validate():
         return _render(project_id, expert_form=form, status=422)
-    try:
-        rating_service.rate_expert(
-            project_id, actor=user, overall=int(form.overall.data or 0), quality=int(form.quality.data or 0),
-            communication=int(form.communication.data or 0), timeliness=int(form.timeliness.data or 0),
-            expertise=int(form.expertise.data or 0), feedback=form.feedback.data or "",
-        )
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        _refused(form, exc)
-        return _render(project_id, expert_form=form, status=exc.status_code)
+    outcome = perform(lambda: rating_service.rate_expert(
+        project_id, actor=user, overall=int(form.overall.data or 0), quality=int(form.quality.data or 0),
+        communication=int(form.communication.data or 0), timeliness=int(form.timeliness.data or 0),
+        expertise=int(form.expertise.data or 0), feedback=form.feedback.data or "",
+    ))
+    if isinstance(outcome, DomainError):
+        _refused(form, outcome)
+        return _render(project_id, expert_form=form, status=outcome.status_code)
     flash(_("Thank you: your rating is saved. It helps other companies choose, and the hub match experts."),
           "success")
     return redirect(url_for("projects.rate", project_id=project_id))
@@ -99,17 +93,11 @@ def _rate_company(project_id: int, user: User) -> ResponseReturnValue:
     form = CompanyRatingForm(prefix=COMPANY_PREFIX)
     if not form.validate():
         return _render(project_id, company_form=form, status=422)
-    try:
-        rating_service.rate_company(project_id, actor=user, overall=int(form.overall.data or 0),
-                                    feedback=form.feedback.data or "")
-        uow.commit()
-    except (NotFound, PermissionDenied):
-        uow.rollback()
-        raise
-    except DomainError as exc:
-        uow.rollback()
-        _refused(form, exc)
-        return _render(project_id, company_form=form, status=exc.status_code)
+    outcome = perform(lambda: rating_service.rate_company(project_id, actor=user, overall=int(form.overall.data or 0),
+                                                          feedback=form.feedback.data or ""))
+    if isinstance(outcome, DomainError):
+        _refused(form, outcome)
+        return _render(project_id, company_form=form, status=outcome.status_code)
     flash(_("Thank you: your rating of the company is saved. Only the hub reads it."), "success")
     return redirect(url_for("projects.rate", project_id=project_id))
 

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
-from wtforms import SelectField, TextAreaField
+from wtforms import SelectChoice, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.blueprints.projects import actor, bp, load, members_only, tabs_context
@@ -41,9 +41,9 @@ STATUS_FILTERS: dict[str, ProjectStatus | None] = {
     "all": None,
 }
 AUDIENCE_CHOICES = [
-    (Audience.EVERYONE.value, _l("Everyone on the project")),
-    (Audience.COMPANY.value, _l("The company only (and the hub)")),
-    (Audience.EXPERT.value, _l("The expert only (and the hub)")),
+    SelectChoice(Audience.EVERYONE.value, _l("Everyone on the project")),
+    SelectChoice(Audience.COMPANY.value, _l("The company only (and the hub)")),
+    SelectChoice(Audience.EXPERT.value, _l("The expert only (and the hub)")),
 ]
 # Where a message about a file, a call or a progress update leads (when that tab exists).
 KIND_TABS = {"file": "projects.files", "call": "projects.calls", "progress": "projects.plan"}

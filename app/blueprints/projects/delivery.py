@@ -11,20 +11,18 @@ project gets 404.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.blueprints import documents as documents_flow
-from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
+from app.blueprints.projects import actor, bp, load, members_only, perform, send_inert, tabs_context
 from app.blueprints.projects.files import FORM_OVERHEAD, SAFE_TYPES
 from app.exceptions import DomainError, PermissionDenied
 from app.models import ProjectRole
-from app.security import DOWNLOAD_CSP
 from app.services import deliveries, project_files, projects, uow
 from app.services.projects import Side
 from app.services.uploads import UploadRejected
@@ -162,15 +160,7 @@ def request_revision(delivery_id: int) -> ResponseReturnValue:
 
 def _attachment(data: bytes, name: str, content_type: str) -> Response:
     """Serve bytes as an inert attachment (the headers of project file downloads)."""
-    response = send_file(
-        io.BytesIO(data), mimetype=content_type if content_type in SAFE_TYPES else "application/octet-stream",
-        as_attachment=True, download_name=name, conditional=False, etag=False, max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return send_inert(data, name, content_type, safe_types=SAFE_TYPES)
 
 
 @bp.get("/deliveries/files/<int:file_id>")

@@ -9,10 +9,9 @@ project someone is not on "does not exist" (404).
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -20,10 +19,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from app.blueprints import documents as documents_flow
-from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
+from app.blueprints.projects import actor, bp, load, members_only, perform, send_inert, tabs_context
 from app.exceptions import DomainError, NotFound
 from app.models import Project
-from app.security import DOWNLOAD_CSP, PREVIEW_CSP, allow_same_origin_framing
 from app.services import previews, project_files, projects, uow, uploads
 from app.services.project_files import Which
 from forms.projects_files import FileUploadForm, VersionUploadForm
@@ -179,20 +177,7 @@ def _send(version_id: int, which: Which) -> Response:
     except DomainError:
         uow.rollback()
         raise
-    inline = which == "inline"
-    response = send_file(
-        io.BytesIO(data), mimetype=content_type if content_type in SAFE_TYPES else "application/octet-stream",
-        as_attachment=not inline, download_name=name, conditional=False, etag=False, max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    if inline:
-        allow_same_origin_framing()
-        response.headers["Content-Security-Policy"] = PREVIEW_CSP
-    else:
-        response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return send_inert(data, name, content_type, safe_types=SAFE_TYPES, inline=which == "inline")
 
 
 @bp.get("/files/versions/<int:version_id>/download")

@@ -9,15 +9,12 @@ and lands on its channel.
 
 from __future__ import annotations
 
-import io
-
-from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from app.blueprints.projects import actor, bp, members_only
+from app.blueprints.projects import actor, bp, members_only, send_inert
 from app.exceptions import DomainError, NotFound
-from app.security import DOWNLOAD_CSP, PREVIEW_CSP, allow_same_origin_framing
 from app.services import qc, uow
 from forms.qc import QC_STATUS_COLOURS, QC_STATUS_LABELS, QcNdaSignForm
 
@@ -90,14 +87,4 @@ def qc_download(assignment_id: int) -> ResponseReturnValue:
     except NotFound:
         uow.rollback()
         abort(404)
-    response: Response = send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=not inline,
-                                   download_name=name, conditional=False, etag=False, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    if inline:
-        allow_same_origin_framing()
-        response.headers["Content-Security-Policy"] = PREVIEW_CSP
-    else:
-        response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return send_inert(data, name, "application/pdf", safe_types={"application/pdf"}, inline=inline)

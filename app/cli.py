@@ -3,7 +3,8 @@
 - ``flask seed-catalog``: load the plastics catalog (``app/catalog_data/*.json``), idempotently.
 - ``flask seed-demo``: demo accounts for every role and state, printed with their passwords.
 - ``flask create-admin --email ... --name ...``: a hub admin (password asked twice, hidden).
-- ``flask outbox sweep``: deliver every due outgoing message now.
+- ``flask outbox sweep``: deliver every due outgoing message now (and reconcile the ledger once a day).
+- ``flask ledger reconcile [--since YYYY-MM-DD]``: compare the ledger with the payment provider (exit 1 on mismatches).
 - ``flask worker``: an RQ worker (with the scheduler) that also sweeps the outbox.
 """
 
@@ -59,6 +60,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_admin_command)
     app.cli.add_command(outbox_group)
+    app.cli.add_command(ledger_group)
     app.cli.add_command(worker_command)
     app.cli.add_command(create_hub_certificate_command)
 
@@ -880,6 +882,7 @@ def outbox_sweep() -> None:
     from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
     from app.tasks.projects import remind_overdue_milestones
+    from app.tasks.reconciliation import reconcile_ledger_if_due
     from app.tasks.refunds import sweep_pending_refunds
     from app.tasks.release import sweep_pending_payouts
 
@@ -914,6 +917,16 @@ def outbox_sweep() -> None:
     else:
         if waiting:
             click.echo(f"reminded companies of {waiting} delivery(ies) waiting for their review")
+    try:
+        reconciled = reconcile_ledger_if_due()
+    except Exception:
+        uow.rollback()
+        logger.exception("Ledger reconciliation failed; a later sweep tries again")
+        click.echo("ledger reconciliation failed (see the log)", err=True)
+    else:
+        if reconciled is not None:
+            verdict = "ok" if reconciled.ok else f"{len(reconciled.mismatches)} mismatch(es)"
+            click.echo(f"reconciled the ledger: {verdict}")
 
 
 def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
@@ -922,6 +935,7 @@ def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
     from app.tasks.matching import sweep_stale_runs
     from app.tasks.outbox import sweep
     from app.tasks.projects import remind_overdue_milestones
+    from app.tasks.reconciliation import reconcile_ledger_if_due
     from app.tasks.refunds import sweep_pending_refunds
     from app.tasks.release import sweep_pending_payouts
 
@@ -946,10 +960,41 @@ def _sweep_forever(app: Flask, interval: float, stop: threading.Event) -> None:
                 except Exception:
                     uow.rollback()
                     logger.exception("Refund and payout sweeps failed; trying again in %s s", interval)
+                try:
+                    reconcile_ledger_if_due()
+                except Exception:
+                    uow.rollback()
+                    logger.exception("Ledger reconciliation failed; a later sweep tries again")
             if delivered:
                 click.echo(f"{datetime.now(UTC):%H:%M:%S} Outbox sweep delivered {delivered} message(s)")
         except Exception:
             logger.exception("Outbox sweep failed; trying again in %s s", interval)
+
+
+# Ledger -----------------------------------------------------------------------------------
+
+
+@click.group("ledger")
+def ledger_group() -> None:
+    """Check the money ledger."""
+
+
+@ledger_group.command("reconcile")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Only check provider objects and ledger transactions created from this day on (UTC).")
+@with_appcontext
+def ledger_reconcile(since: datetime | None) -> None:
+    """Compare the ledger with the payment provider; exit status 1 when anything does not match."""
+    from app.tasks.reconciliation import reconcile_ledger
+
+    report = reconcile_ledger(since.replace(tzinfo=UTC) if since is not None else None)
+    if report is None:
+        click.echo("Card payments are not configured (STRIPE_SECRET_KEY is empty): nothing to reconcile.")
+        return
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        click.get_current_context().exit(1)
 
 
 @click.command("worker")

@@ -394,6 +394,12 @@ KINDS: dict[str, Kind] = {
         _l("Dispute decided on project %(project)s"),
         _l("Plasticonnect Hub decided the dispute on project %(project)s: %(decision)s. Reason: %(reason)s"),
     ),
+    "ledger.reconciliation_failed": Kind(
+        _l("The ledger does not match the payment provider"),
+        _l("The reconciliation of %(checked)s (UTC) found %(count)s mismatch(es) between the ledger and the "
+           "payment provider. The audit log entry “ledger.reconciled” lists them; run “flask ledger reconcile” "
+           "to check again."),
+    ),
     "refund.sent": Kind(
         _l("Refund sent: %(amount)s"),
         _l("Plasticonnect Hub refunded %(amount)s for project %(project)s (reference %(reference)s)."),

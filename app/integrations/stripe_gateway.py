@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import stripe
@@ -74,6 +75,53 @@ class ProviderEventData:
     livemode: bool
     object: dict[str, Any]
     payload: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ProviderPayment:
+    """A payment (Stripe payment intent) on the platform: its id is what card funding records."""
+
+    id: str
+    amount_minor: int  # what was received
+    currency: str  # upper case, like ours
+    created: int  # Unix time
+    status: str
+
+
+@dataclass(frozen=True)
+class ProviderTransfer:
+    """A transfer from the platform balance to a connected account."""
+
+    id: str
+    amount_minor: int
+    currency: str
+    created: int
+    amount_reversed_minor: int = 0
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    """A refund of (part of) a payment."""
+
+    id: str
+    amount_minor: int
+    currency: str
+    created: int
+    status: str
+    payment_intent: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderBalance:
+    """The platform's balance in one currency, in minor units (available and still pending)."""
+
+    currency: str
+    available_minor: int
+    pending_minor: int
+
+    @property
+    def total_minor(self) -> int:
+        return self.available_minor + self.pending_minor
 
 
 # Errors -------------------------------------------------------------------------------------
@@ -175,6 +223,22 @@ class PaymentGateway(Protocol):
         """Verify and parse one webhook delivery."""
         ...
 
+    def list_payments(self, *, since: datetime | None = None) -> list[ProviderPayment]:
+        """Every succeeded payment on the platform created at or after ``since`` (all pages)."""
+        ...
+
+    def list_transfers(self, *, since: datetime | None = None) -> list[ProviderTransfer]:
+        """Every transfer from the platform created at or after ``since`` (all pages)."""
+        ...
+
+    def list_refunds(self, *, since: datetime | None = None) -> list[ProviderRefund]:
+        """Every succeeded or pending refund created at or after ``since`` (all pages)."""
+        ...
+
+    def balance(self) -> dict[str, ProviderBalance]:
+        """The platform's balance per currency (upper-case code)."""
+        ...
+
 
 # Stripe -------------------------------------------------------------------------------------
 
@@ -190,9 +254,13 @@ class StripeGateway:
         api_base: str = "",
         webhook_tolerance_seconds: int = 300,
         max_network_retries: int = 2,
+        list_page_size: int = 100,
     ) -> None:
         if not api_key:
             raise ValueError("StripeGateway needs an API key")
+        if not 1 <= list_page_size <= 100:  # Stripe's own bounds for ``limit``
+            raise ValueError("list_page_size must be between 1 and 100")
+        self._page_size = list_page_size
         self._webhook_secret = webhook_secret
         self._tolerance = webhook_tolerance_seconds
         base_addresses: dict[str, str] = {"api": api_base.rstrip("/")} if api_base else {}
@@ -369,6 +437,106 @@ class StripeGateway:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidWebhook("malformed_payload", f"not a Stripe event: {exc}") from exc
+
+    # Read-only listings for reconciliation (RELIABILITY.md §1, I8) ------------------------------
+
+    def list_payments(self, *, since: datetime | None = None) -> list[ProviderPayment]:
+        """Every *succeeded* payment intent on the platform created at or after ``since``.
+
+        Card funding records the payment intent id as the ledger's external
+        reference, so these (not charges) are what reconciliation matches.
+        Follows ``has_more`` / ``starting_after`` over every page.
+
+        :raises PaymentGatewayError: (a subclass) the provider refused or failed.
+        """
+        payments = []
+        for data in self._list("payment intents", self._client.v1.payment_intents.list, since):
+            if data.get("status") != "succeeded":
+                continue
+            received = data.get("amount_received")
+            payments.append(
+                ProviderPayment(
+                    id=str(data["id"]),
+                    amount_minor=int(received if received is not None else data.get("amount") or 0),
+                    currency=str(data.get("currency") or "").upper(),
+                    created=int(data.get("created") or 0),
+                    status=str(data["status"]),
+                )
+            )
+        return payments
+
+    def list_transfers(self, *, since: datetime | None = None) -> list[ProviderTransfer]:
+        """Every transfer from the platform created at or after ``since`` (all pages).
+
+        :raises PaymentGatewayError: (a subclass) the provider refused or failed.
+        """
+        return [
+            ProviderTransfer(
+                id=str(data["id"]),
+                amount_minor=int(data.get("amount") or 0),
+                currency=str(data.get("currency") or "").upper(),
+                created=int(data.get("created") or 0),
+                amount_reversed_minor=int(data.get("amount_reversed") or 0),
+            )
+            for data in self._list("transfers", self._client.v1.transfers.list, since)
+        ]
+
+    def list_refunds(self, *, since: datetime | None = None) -> list[ProviderRefund]:
+        """Every refund created at or after ``since`` that took money (succeeded or pending; all pages).
+
+        Failed and cancelled refunds moved nothing and are left out.
+
+        :raises PaymentGatewayError: (a subclass) the provider refused or failed.
+        """
+        refunds = []
+        for data in self._list("refunds", self._client.v1.refunds.list, since):
+            if data.get("status") not in ("succeeded", "pending"):
+                continue
+            intent = data.get("payment_intent")
+            if isinstance(intent, dict):  # expanded
+                intent = intent.get("id")
+            refunds.append(
+                ProviderRefund(
+                    id=str(data["id"]),
+                    amount_minor=int(data.get("amount") or 0),
+                    currency=str(data.get("currency") or "").upper(),
+                    created=int(data.get("created") or 0),
+                    status=str(data.get("status")),
+                    payment_intent=str(intent) if intent else None,
+                )
+            )
+        return refunds
+
+    def balance(self) -> dict[str, ProviderBalance]:
+        """The platform's balance per currency: available and pending, in minor units.
+
+        :raises PaymentGatewayError: (a subclass) the provider refused or failed.
+        """
+        data: dict[str, Any] = self._call("balance", lambda: self._client.v1.balance.retrieve()).to_dict()
+        totals: dict[str, dict[str, int]] = {}
+        for part in ("available", "pending"):
+            for funds in data.get(part) or []:
+                currency = str(funds.get("currency") or "").upper()
+                bucket = totals.setdefault(currency, {"available": 0, "pending": 0})
+                bucket[part] += int(funds.get("amount") or 0)
+        return {
+            currency: ProviderBalance(currency, amounts["available"], amounts["pending"])
+            for currency, amounts in sorted(totals.items())
+        }
+
+    def _list(self, what: str, fetch: Callable[..., Any], since: datetime | None) -> Iterator[dict[str, Any]]:
+        """Every object of one Stripe list endpoint, page by page (``has_more`` / ``starting_after``)."""
+        params: dict[str, Any] = {"limit": self._page_size}
+        if since is not None:
+            aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)  # naive means UTC here
+            params["created"] = {"gte": int(aware.timestamp())}
+        while True:
+            page: dict[str, Any] = self._call(what, lambda: fetch(params=cast(Any, dict(params)))).to_dict()
+            items = page.get("data") or []
+            yield from items
+            if not page.get("has_more") or not items:
+                return
+            params["starting_after"] = items[-1]["id"]
 
     def _call(self, what: str, request: Any) -> Any:
         try:

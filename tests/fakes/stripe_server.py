@@ -8,7 +8,10 @@ key, other parameters: 400 ``idempotency_error``), and Stripe-shaped error bodie
 
 Endpoints: ``POST /v1/checkout/sessions``, ``GET /v1/checkout/sessions/{id}``,
 ``POST /v1/transfers``, ``POST /v1/transfers/{id}/reversals``, ``POST /v1/refunds``,
-``GET /v1/payment_intents/{id}``.
+``GET /v1/payment_intents/{id}``; for reconciliation the lists ``GET /v1/payment_intents``,
+``GET /v1/transfers`` and ``GET /v1/refunds`` (newest first, ``limit``, ``starting_after``,
+``created[gte]``, ``has_more``) and ``GET /v1/balance`` (computed from what the fake holds:
+succeeded payments - transfers + reversals - refunds + top-ups, all "available").
 
 A fake *hosted checkout page* for browser tests: ``GET /pay/{session}`` shows the
 amount, the description, a "Pay" button and a "Cancel" link (no external assets);
@@ -23,7 +26,9 @@ ambiguous failure), ``delay_next(seconds, path)`` (the object is created at once
 the answer is held back: a slow provider that already acted, so a test can kill the
 caller while it waits), ``make_event``, ``deliver(event, times=n)``,
 ``deliver_out_of_order(events)``, ``sign(payload)``, ``expire(session_id)``,
-``add_payment(amount, currency)``, and ``requests`` (every API call received, with the id
+``add_payment(amount, currency)`` (also a stray charge the ledger does not know),
+``add_topup(amount, currency)`` (money added to the balance from the hub's bank: no payment),
+and ``requests`` (every API call received, with the id
 of the object it created or, replayed under its Idempotency-Key, returned again).
 
 Injected failures happen "before" Stripe processes the request and are not stored
@@ -112,6 +117,7 @@ class FakeStripe:
     payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    topups: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -160,6 +166,7 @@ class FakeStripe:
             for store in (self.sessions, self.payment_intents, self.transfers, self.refunds, self._idempotency):
                 store.clear()
             self.requests.clear()
+            self.topups.clear()
             self.deliveries.clear()
             self._failures.clear()
             self._lost.clear()
@@ -198,11 +205,48 @@ class FakeStripe:
             self._delays.append((path, seconds))
 
     def add_payment(
-        self, amount_minor: int, currency: str = "eur", *, metadata: Mapping[str, str] | None = None
+        self,
+        amount_minor: int,
+        currency: str = "eur",
+        *,
+        metadata: Mapping[str, str] | None = None,
+        created: int | None = None,
     ) -> str:
-        """A succeeded payment intent (with its charge), as if paid on a hosted page; returns its id."""
+        """A succeeded payment intent (with its charge), as if paid on a hosted page; returns its id.
+
+        Nothing tells the hub about it, so it is also how a test makes a stray charge.
+        ``created`` (Unix time) backdates it.
+        """
         with self._lock:
-            return self._new_payment_intent(amount_minor, currency.lower(), dict(metadata or {}))["id"]
+            intent = self._new_payment_intent(amount_minor, currency.lower(), dict(metadata or {}))
+            if created is not None:
+                intent["created"] = created
+            return str(intent["id"])
+
+    def add_topup(self, amount_minor: int, currency: str = "eur") -> str:
+        """Money added to the platform balance from the hub's bank account (no payment intent)."""
+        with self._lock:
+            topup = {"id": f"tu_{secrets.token_hex(12)}", "object": "topup", "amount": amount_minor,
+                     "currency": currency.lower(), "status": "succeeded", "created": int(time.time())}
+            self.topups.append(topup)
+            return str(topup["id"])
+
+    def balance(self) -> dict[str, int]:
+        """What the fake's balance endpoint reports, per (lower-case) currency."""
+        with self._lock:
+            totals: dict[str, int] = {}
+            for intent in self.payment_intents.values():
+                if intent["status"] == "succeeded":
+                    totals[intent["currency"]] = totals.get(intent["currency"], 0) + intent["amount_received"]
+            for transfer in self.transfers.values():
+                moved = transfer["amount"] - transfer["amount_reversed"]
+                totals[transfer["currency"]] = totals.get(transfer["currency"], 0) - moved
+            for refund in self.refunds.values():
+                if refund["status"] in ("succeeded", "pending"):
+                    totals[refund["currency"]] = totals.get(refund["currency"], 0) - refund["amount"]
+            for topup in self.topups:
+                totals[topup["currency"]] = totals.get(topup["currency"], 0) + topup["amount"]
+            return totals
 
     def expire(self, session_id: str, *, deliver: bool = True) -> dict[str, Any]:
         """Expire an open session and (by default) deliver ``checkout.session.expired``."""
@@ -353,6 +397,11 @@ class FakeStripe:
         if method == "GET" and (m := re.fullmatch(r"/v1/checkout/sessions/([^/]+)", path)):
             session = self.sessions.get(m.group(1))
             return (200, self._public_session(session)) if session else _missing("checkout.session", m.group(1))
+        if method == "GET" and path in _LISTS:
+            kind, store = _LISTS[path]
+            return self._list(path, kind, getattr(self, store), params)
+        if method == "GET" and path == "/v1/balance":
+            return 200, self._balance_object()
         if method == "GET" and (m := re.fullmatch(r"/v1/payment_intents/([^/]+)", path)):
             intent = self.payment_intents.get(m.group(1))
             return (200, intent) if intent else _missing("payment_intent", m.group(1))
@@ -363,6 +412,47 @@ class FakeStripe:
         if method == "POST" and path == "/v1/refunds":
             return self._create_refund(params)
         return 404, _error_body("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+
+    # Lists and the balance -------------------------------------------------------------------
+
+    def _list(
+        self, url: str, kind: str, store: Mapping[str, dict[str, Any]], p: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """A Stripe list object: newest first, ``limit`` (1-100, default 10), ``starting_after``, ``created``."""
+        limit = _int(p.get("limit", "10"))
+        if limit is None or not 1 <= limit <= 100:
+            return _invalid("limit", "This value must be between 1 and 100.")
+        created = p.get("created")
+        bounds = created if isinstance(created, dict) else ({"eq": created} if created is not None else {})
+        checks = {"gte": lambda v, b: v >= b, "gt": lambda v, b: v > b, "lte": lambda v, b: v <= b,
+                  "lt": lambda v, b: v < b, "eq": lambda v, b: v == b}
+        wanted: list[tuple[Callable[[int, int], bool], int]] = []
+        for op, raw in bounds.items():
+            bound = _int(raw)
+            if op not in checks or bound is None:
+                return _invalid(f"created[{op}]", "Invalid integer")
+            wanted.append((checks[op], bound))
+        # Newest first; among equal timestamps the later-created first (the store keeps insertion order).
+        items = sorted(reversed(list(store.values())), key=lambda o: int(o.get("created") or 0), reverse=True)
+        items = [o for o in items if all(check(int(o.get("created") or 0), b) for check, b in wanted)]
+        after = p.get("starting_after")
+        if after:
+            ids = [o["id"] for o in items]
+            if after not in ids:
+                return _missing(kind, str(after))
+            items = items[ids.index(after) + 1 :]
+        page = items[:limit]
+        return 200, {"object": "list", "url": url, "has_more": len(items) > limit, "data": page}
+
+    def _balance_object(self) -> dict[str, Any]:
+        totals = self.balance()
+        return {
+            "object": "balance",
+            "livemode": False,
+            "available": [{"amount": amount, "currency": c, "source_types": {"card": amount}}
+                          for c, amount in sorted(totals.items())],
+            "pending": [{"amount": 0, "currency": c, "source_types": {"card": 0}} for c in sorted(totals)],
+        }
 
     # Objects --------------------------------------------------------------------------------
 
@@ -431,6 +521,7 @@ class FakeStripe:
             "latest_charge": f"ch_{secrets.token_hex(12)}",
             "metadata": metadata,
             "amount_refunded": 0,
+            "created": int(time.time()),
             "livemode": False,
         }
         self.payment_intents[intent_id] = intent
@@ -536,6 +627,13 @@ class FakeStripe:
         if event is not None:
             self.deliver(event)
         return Response("", status=303, headers={"Location": target})
+
+
+_LISTS: dict[str, tuple[str, str]] = {
+    "/v1/payment_intents": ("payment_intent", "payment_intents"),
+    "/v1/transfers": ("transfer", "transfers"),
+    "/v1/refunds": ("refund", "refunds"),
+}
 
 
 class _QuietHandler(WSGIRequestHandler):

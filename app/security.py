@@ -7,11 +7,12 @@ by their own ``is_accessible``). The rule is enforced again on every request.
 
 from __future__ import annotations
 
+import io
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
-from flask import Flask, abort, g, redirect, request, url_for
+from flask import Flask, abort, g, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -147,6 +148,26 @@ def allow_form_action_to(origin: str) -> None:
 def allow_same_origin_framing() -> None:
     """Let our own pages frame this response (inline PDF preview in the back office)."""
     g.frame_ancestors = "'self'"
+
+
+def send_inert(data: bytes, name: str, content_type: str, *, safe_types: Collection[str],
+               inline: bool = False) -> Any:
+    """Serve a stored file so that it stays inert: a type outside ``safe_types`` as a byte stream,
+    never sniffed, never cached, never read by another site; ``inline`` (previews) may be framed by
+    this site's pages only, under the preview CSP."""
+    response = send_file(
+        io.BytesIO(data), mimetype=content_type if content_type in safe_types else "application/octet-stream",
+        as_attachment=not inline, download_name=name, conditional=False, etag=False, max_age=0,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    if inline:
+        allow_same_origin_framing()
+        response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    else:
+        response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    return response
 
 
 def init_app(app: Flask) -> None:

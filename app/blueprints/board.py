@@ -10,12 +10,11 @@ confidentiality terms, and every download is logged by the service.
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -26,7 +25,7 @@ from app.exceptions import DomainError, NotFound
 from app.extensions import db
 from app.models import CatalogKind, CatalogTerm, ExpertProfile, Job, JobAttachment, Role, User, VerificationStatus
 from app.models.jobs import PAYMENT_UPFRONT_ESCROW, JobVisibility
-from app.security import DOWNLOAD_CSP, roles_required
+from app.security import roles_required, send_inert
 from app.services import jobs, uploads
 from forms.board import (
     ATTACHMENT_KIND_LABELS,
@@ -166,21 +165,7 @@ def accept_terms(job_id: int) -> ResponseReturnValue:
 
 
 def _send(attachment: JobAttachment, data: bytes) -> Response:
-    mimetype = attachment.content_type if attachment.content_type in SAFE_TYPES else "application/octet-stream"
-    response = send_file(
-        io.BytesIO(data),
-        mimetype=mimetype,
-        as_attachment=True,
-        download_name=attachment.original_name,
-        conditional=False,
-        etag=False,
-        max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return send_inert(data, attachment.original_name, attachment.content_type, safe_types=SAFE_TYPES)
 
 
 @bp.get("/jobs/attachments/<int:attachment_id>")

@@ -8,11 +8,10 @@ those the services put in notifications: /company/jobs/<id>.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -26,7 +25,7 @@ from app.exceptions import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.integrations import reference
 from app.models import Company, Job, JobAttachment, JobStatus, Role, User, VerificationStatus
-from app.security import DOWNLOAD_CSP, company_owner_required, roles_required
+from app.security import company_owner_required, roles_required, send_inert
 from app.services import jobs, uploads
 from forms.experts import LEVEL_LABELS, PROFICIENCY_LABELS
 from forms.jobs import (
@@ -359,21 +358,7 @@ def download(attachment_id: int) -> ResponseReturnValue:
     """Download one of the job's files as an attachment (the download is logged)."""
     _attachment(attachment_id)
     attachment, data = jobs.open_job_attachment(attachment_id, actor=_actor())
-    mimetype = attachment.content_type if attachment.content_type in SAFE_TYPES else "application/octet-stream"
-    response: Response = send_file(
-        io.BytesIO(data),
-        mimetype=mimetype,
-        as_attachment=True,
-        download_name=attachment.original_name,
-        conditional=False,
-        etag=False,
-        max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return send_inert(data, attachment.original_name, attachment.content_type, safe_types=SAFE_TYPES)
 
 
 @bp.post("/company/jobs/<int:job_id>/submit")

@@ -12,10 +12,9 @@ the expert's and the hub's pages; the service applies the side rules.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -29,7 +28,7 @@ from app.exceptions import DomainError, NotFound, ValidationFailed
 from app.extensions import db
 from app.integrations import reference
 from app.models import Contract, Job, NegotiationMessage, Offer, OfferStatus, Role, ThreadSide, User
-from app.security import DOWNLOAD_CSP, company_owner_required, login_required, roles_required
+from app.security import company_owner_required, login_required, roles_required, send_inert
 from app.services import jobs, negotiations, uploads
 from app.services.contracts import milestone_amounts
 from app.workflows.offers import OFFER_WORKFLOW
@@ -263,18 +262,5 @@ def post(offer_id: int) -> ResponseReturnValue:
 def attachment(message_id: int) -> ResponseReturnValue:
     """Download a thread message's file (its thread's people and the hub; the download is logged)."""
     message, data = negotiations.open_message_attachment(message_id, actor=_actor())
-    mimetype = message.attachment_type if message.attachment_type in SAFE_TYPES else "application/octet-stream"
-    response: Response = send_file(
-        io.BytesIO(data),
-        mimetype=mimetype,
-        as_attachment=True,
-        download_name=message.attachment_name or "attachment",
-        conditional=False,
-        etag=False,
-        max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return send_inert(data, message.attachment_name or "attachment", message.attachment_type or "",
+                      safe_types=SAFE_TYPES)

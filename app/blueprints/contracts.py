@@ -13,11 +13,10 @@ the hub, unchanged.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -27,7 +26,7 @@ from app import policies
 from app.exceptions import DomainError, NotFound, PermissionDenied
 from app.extensions import db, limiter
 from app.models import Contract, ContractDocument, ContractStatus, Project, Role, User
-from app.security import DOWNLOAD_CSP, PREVIEW_CSP, allow_same_origin_framing, public, roles_required
+from app.security import public, roles_required, send_inert
 from app.services import contracts, uow
 from forms.contracts import (
     CONTRACT_STATUS_COLOURS,
@@ -137,19 +136,7 @@ def _send(document_id: int, which: str, *, inline: bool = False) -> ResponseRetu
         name, data = contracts.open_contract_file(document_id, actor=_actor(), which=which, inline=inline)
     except NotFound:
         abort(404)
-    response: Response = send_file(
-        io.BytesIO(data), mimetype="application/pdf", as_attachment=not inline, download_name=name,
-        conditional=False, etag=False, max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    if inline:
-        allow_same_origin_framing()
-        response.headers["Content-Security-Policy"] = PREVIEW_CSP
-    else:
-        response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return send_inert(data, name, "application/pdf", safe_types={"application/pdf"}, inline=inline)
 
 
 # The company ----------------------------------------------------------------------------

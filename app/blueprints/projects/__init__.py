@@ -10,18 +10,17 @@ in the back office.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, current_app, flash, redirect, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.exceptions import DomainError, NotFound, PermissionDenied
 from app.models import Project, Role, User
-from app.security import DOWNLOAD_CSP, PREVIEW_CSP, allow_same_origin_framing, roles_required
+from app.security import roles_required
 from app.services import projects, uow
 
 T = TypeVar("T")
@@ -52,26 +51,6 @@ def load(project_id: int) -> tuple[Project, projects.Side]:
         return projects.load_project(project_id, actor=actor())
     except NotFound:
         abort(404)
-
-
-def send_inert(data: bytes, name: str, content_type: str, *, safe_types: Collection[str],
-               inline: bool = False) -> Response:
-    """Serve a member's file so that it stays inert: a type outside ``safe_types`` as a byte stream,
-    never sniffed, never cached, never read by another site; ``inline`` (previews) may be framed by
-    this site's pages only, under the preview CSP."""
-    response = send_file(
-        io.BytesIO(data), mimetype=content_type if content_type in safe_types else "application/octet-stream",
-        as_attachment=not inline, download_name=name, conditional=False, etag=False, max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
-    if inline:
-        allow_same_origin_framing()
-        response.headers["Content-Security-Policy"] = PREVIEW_CSP
-    else:
-        response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
 
 
 def perform(action: Callable[[], T]) -> T | DomainError:

@@ -19,10 +19,11 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.blueprints import documents as documents_flow
-from app.blueprints.projects import actor, bp, load, members_only, perform, send_inert, tabs_context
+from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
 from app.blueprints.projects.files import FORM_OVERHEAD, SAFE_TYPES
 from app.exceptions import DomainError, PermissionDenied
 from app.models import ProjectRole
+from app.security import send_inert
 from app.services import deliveries, project_files, projects, uow
 from app.services.projects import Side
 from app.services.uploads import UploadRejected

@@ -19,9 +19,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from app.blueprints import documents as documents_flow
-from app.blueprints.projects import actor, bp, load, members_only, perform, send_inert, tabs_context
+from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
 from app.exceptions import DomainError, NotFound
 from app.models import Project
+from app.security import send_inert
 from app.services import previews, project_files, projects, uow, uploads
 from app.services.project_files import Which
 from forms.projects_files import FileUploadForm, VersionUploadForm

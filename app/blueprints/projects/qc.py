@@ -13,8 +13,9 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from app.blueprints.projects import actor, bp, members_only, send_inert
+from app.blueprints.projects import actor, bp, members_only
 from app.exceptions import DomainError, NotFound
+from app.security import send_inert
 from app.services import qc, uow
 from forms.qc import QC_STATUS_COLOURS, QC_STATUS_LABELS, QcNdaSignForm
 

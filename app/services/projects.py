@@ -309,16 +309,24 @@ def post_message(
 def sender_label(project: Project, actor: User, side: Side) -> tuple[str, str]:
     """(label, side) of the author of a message being posted: :func:`author_labels` for one known member,
     from what is loaded (the expert's profile only when the actor is on the expert side)."""
-    if side is Side.HUB:
-        first = (actor.full_name or "").split(" ")[0]
-        return (_("Plasticonnect Hub · %(name)s", name=first) if first else _("Plasticonnect Hub"), "hub")
-    if side is Side.COMPANY:
-        return actor.full_name, "company"
+    if side is not Side.EXPERT:
+        return _label(actor, side.value, "")
     profile = actor.expert_profile
     pseudonym = profile.pseudonym if profile is not None else ""
-    if profile is not None and profile.id == project.expert_id:
+    return _label(actor, "expert" if profile is not None and profile.id == project.expert_id else "qc", pseudonym)
+
+
+def _label(user: User, kind: str, pseudonym: str) -> tuple[str, str]:
+    """How an author of ``kind`` (hub, qc, expert, company) is shown: the hub by first name, experts
+    by pseudonym, company users by name."""
+    if kind == "hub":
+        first = (user.full_name or "").split(" ")[0]
+        return (_("Plasticonnect Hub · %(name)s", name=first) if first else _("Plasticonnect Hub"), "hub")
+    if kind == "qc":
+        return _("Quality control · Expert %(p)s", p=pseudonym), "qc"
+    if kind == "expert":
         return _("Expert %(p)s", p=pseudonym), "expert"
-    return _("Quality control · Expert %(p)s", p=pseudonym), "qc"
+    return user.full_name, "company"
 
 
 def project_label(project: Project) -> str:
@@ -368,15 +376,10 @@ def author_labels(project: Project, author_ids: Iterable[int]) -> dict[int, tupl
         role = roles.get(uid)
         if user is None:
             labels[uid] = (_("Former member"), "platform")
-        elif user.is_staff or role is ProjectRole.MANAGER:
-            first = (user.full_name or "").split(" ")[0]
-            labels[uid] = (_("Plasticonnect Hub · %(name)s", name=first) if first else _("Plasticonnect Hub"), "hub")
-        elif role is ProjectRole.QC:
-            labels[uid] = (_("Quality control · Expert %(p)s", p=pseudonyms.get(uid, "")), "qc")
-        elif user.role is Role.EXPERT:
-            labels[uid] = (_("Expert %(p)s", p=pseudonyms.get(uid, "")), "expert")
-        else:
-            labels[uid] = (user.full_name, "company")
+            continue
+        kind = ("hub" if user.is_staff or role is ProjectRole.MANAGER else "qc" if role is ProjectRole.QC
+                else "expert" if user.role is Role.EXPERT else "company")
+        labels[uid] = _label(user, kind, pseudonyms.get(uid, ""))
     return labels
 
 

@@ -16,7 +16,6 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response
 
 from app.blueprints import documents as documents_flow
 from app.blueprints.projects import actor, bp, load, members_only, perform, tabs_context
@@ -159,11 +158,6 @@ def request_revision(delivery_id: int) -> ResponseReturnValue:
 # Files ---------------------------------------------------------------------------------------
 
 
-def _attachment(data: bytes, name: str, content_type: str) -> Response:
-    """Serve bytes as an inert attachment (the headers of project file downloads)."""
-    return send_inert(data, name, content_type, safe_types=SAFE_TYPES)
-
-
 @bp.get("/deliveries/files/<int:file_id>")
 @members_only
 def delivery_file(file_id: int) -> ResponseReturnValue:
@@ -174,7 +168,7 @@ def delivery_file(file_id: int) -> ResponseReturnValue:
     except DomainError:
         uow.rollback()
         raise
-    return _attachment(data, name, content_type)
+    return send_inert(data, name, content_type, safe_types=SAFE_TYPES)
 
 
 @bp.get("/deliveries/<int:delivery_id>/certificate.pdf")
@@ -187,4 +181,4 @@ def acceptance_certificate(delivery_id: int) -> ResponseReturnValue:
     except DomainError:
         uow.rollback()
         raise
-    return _attachment(data, name, "application/pdf")
+    return send_inert(data, name, "application/pdf", safe_types=SAFE_TYPES)

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -31,8 +32,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.x509.oid import NameOID
-from pyhanko.keys import load_cert_from_pemder
+from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder_data
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
@@ -40,6 +42,8 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +113,78 @@ def _load_private_key(key_path: Path) -> rsa.RSAPrivateKey:
     return key
 
 
+class _HubSigner(signers.SimpleSigner):  # type: ignore[misc]
+    """pyHanko's in-memory signer, with the key parsed once.
+
+    ``SimpleSigner.sign_raw`` parses the key again (with its full RSA consistency check, about
+    0.15 s) for every signature; this one signs with the key object it was given.
+    """
+
+    def __init__(self, key: rsa.RSAPrivateKey, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._key = key
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+        try:
+            algorithm = mechanism.signature_algo
+        except ValueError:
+            algorithm = mechanism["algorithm"].native
+        if algorithm == "rsassa_pkcs1v15":
+            return bytes(self._key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm)))
+        return bytes(super().sign_raw(data, digest_algorithm))
+
+
+@dataclass(frozen=True)
+class _Material:
+    key: rsa.RSAPrivateKey
+    signer: _HubSigner
+
+
+_MATERIAL: dict[tuple[tuple[str, int, int], ...], _Material] = {}
+_MATERIAL_LOCK = threading.Lock()
+_MATERIAL_KEPT = 8
+
+
+def _file_version(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def _material(key_file: Path, cert_file: Path) -> _Material:
+    """The key and certificate, read and checked once per version of the two files.
+
+    Parsing an RSA key checks it (about 0.15 s); a seal used to pay that three times.
+    A rewritten file (new key, new certificate) has a new version and is read again.
+
+    :raises SealingError: the certificate does not belong to the key.
+    :raises OSError, ValueError: a file is missing or unreadable.
+    """
+    version = (_file_version(key_file), _file_version(cert_file))
+    with _MATERIAL_LOCK:
+        found = _MATERIAL.get(version)
+    if found is not None:
+        return found
+    key = _load_private_key(key_file)
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    if _spki(cert.public_key()) != _spki(key.public_key()):
+        raise SealingError(f"the certificate {cert_file} does not belong to the key {key_file}")
+    signer = _HubSigner(
+        key,
+        signing_cert=load_cert_from_pemder(str(cert_file)),
+        signing_key=load_private_key_from_pemder_data(
+            key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()), passphrase=None),
+        cert_registry=SimpleCertificateStore(),
+    )
+    material = _Material(key, signer)
+    with _MATERIAL_LOCK:
+        if len(_MATERIAL) >= _MATERIAL_KEPT:
+            _MATERIAL.clear()
+        _MATERIAL[version] = material
+    return material
+
+
 def _spki(public_key: Any) -> bytes:
     return bytes(public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
@@ -174,10 +250,7 @@ def ensure_hub_certificate(
     """
     key_file, cert_file = Path(key_path), Path(cert_path)
     if not replace and key_file.exists() and cert_file.exists():
-        key = _load_private_key(key_file)
-        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-        if _spki(cert.public_key()) != _spki(key.public_key()):
-            raise SealingError(f"the certificate {cert_file} does not belong to the key {key_file}")
+        _material(key_file, cert_file)  # raises when they do not belong together
         return
     if not replace and cert_file.exists():
         raise SealingError(f"the certificate {cert_file} exists but its key {key_file} is missing")
@@ -219,9 +292,10 @@ def seal_pdf(
 
     :raises SealingError: the key or certificate cannot be loaded, or ``pdf`` cannot be signed.
     """
-    signer = signers.SimpleSigner.load(key_file=str(key_path), cert_file=str(cert_path))
-    if signer is None:  # pyHanko logs the cause and returns None
-        raise SealingError(f"could not load the hub seal key {key_path} or certificate {cert_path}")
+    try:
+        signer = _material(Path(key_path), Path(cert_path)).signer
+    except (OSError, ValueError, TypeError) as exc:
+        raise SealingError(f"could not load the hub seal key {key_path} or certificate {cert_path}: {exc}") from exc
     meta = signers.PdfSignatureMetadata(
         field_name=SEAL_FIELD,
         reason=reason,

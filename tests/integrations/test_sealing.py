@@ -110,6 +110,20 @@ def test_replace_makes_a_new_key_and_certificate(tmp_path):
     assert stat.S_IMODE(os.stat(keys.key_path).st_mode) == 0o600
 
 
+def test_a_seal_after_the_key_was_replaced_uses_the_new_key(tmp_path):
+    """The parsed key material is kept between seals, but a rewritten key or certificate is read again."""
+    keys = make_key_pair(tmp_path)
+    old_cert = tmp_path / "old-cert.pem"
+    old_cert.write_bytes(keys.cert_path.read_bytes())
+    assert verify_sealed_pdf(sealed(keys), cert_path=keys.cert_path).ok
+
+    ensure_hub_certificate(keys.key_path, keys.cert_path, common_name="Hub", organisation="Hub", replace=True)
+    again = sealed(keys)
+
+    assert verify_sealed_pdf(again, cert_path=keys.cert_path).ok
+    assert not verify_sealed_pdf(again, cert_path=old_cert).ok
+
+
 # Sealing and verification ----------------------------------------------------------------
 
 

@@ -48,7 +48,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "fanout-benchmark-secret-key-0123456789abcdef"
 PASSWORD = "correct horse battery staple"  # tests/factories.py's
-BODY_RE = re.compile(r"^bench (\d+) (\d+\.\d+)$")
+BODY_RE = re.compile(r"^bench message (\d+)$")
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 GOAL_P99_MS = 50.0
 GOAL_RATIO = 3.0
@@ -247,18 +247,18 @@ def _client_class(lean: bool) -> Any:
 
 def _receiver_main(index: int, assignments: list[tuple[str, str]], project_id: int, out: Any, stop: Any,
                    lean: bool) -> None:
-    """Connect and join every assigned client, report ready, record (seq, sent at, received at) until told to stop."""
+    """Connect and join every assigned client, report ready, record (seq, received at) until told to stop."""
     client_class = _client_class(lean)
 
-    records: list[list[tuple[int, float, float]]] = [[] for _ in assignments]
+    records: list[list[tuple[int, float]]] = [[] for _ in assignments]
     clients: list[Any] = []
 
-    def handler(bucket: list[tuple[int, float, float]]) -> Any:
+    def handler(bucket: list[tuple[int, float]]) -> Any:
         def on_message(data: Any) -> None:
             now = time.time()
             match = BODY_RE.match(data.get("text", "")) if isinstance(data, dict) else None
             if match:
-                bucket.append((int(match.group(1)), float(match.group(2)), now))
+                bucket.append((int(match.group(1)), now))
         return on_message
 
     error = ""
@@ -288,7 +288,7 @@ def _start_spies(folder: str, setup: str, servers: list[Server], seconds: float)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     Path(folder).mkdir(parents=True, exist_ok=True)
     tag = re.sub(r"[^a-z0-9]+", "-", setup.lower()).strip("-")
-    return [subprocess.Popen([spy, "record", "--nonblocking", "--format", "raw", "--rate", "200",
+    return [subprocess.Popen([spy, "record", "--gil", "--format", "raw", "--rate", "200",
                               "--duration", str(max(1, int(seconds))), "--pid", str(s.worker_pid()),
                               "--output", str(Path(folder) / f"{tag}-{s.name}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for s in servers]
@@ -354,6 +354,7 @@ def _run_setup(name: str, servers: list[Server], scene: Scene, cookies: dict[str
         sender.connect(servers[0].url, headers={"Cookie": cookies[scene.sender_email]}, transports=["websocket"],
                        wait_timeout=30)
         acks: list[tuple[int, float]] = []
+        sent_at: dict[int, float] = {}
         errors: list[str] = []
         lock = threading.Lock()
 
@@ -388,8 +389,8 @@ def _run_setup(name: str, servers: list[Server], scene: Scene, cookies: dict[str
                 time.sleep(delay)
             elif seq >= warm:
                 late = max(late, -delay * 1000.0)
-            stamp = time.time()
-            sender.emit("send", {"project_id": scene.project_id, "body": f"bench {seq} {stamp:.6f}"},
+            stamp = sent_at[seq] = time.time()
+            sender.emit("send", {"project_id": scene.project_id, "body": f"bench message {seq}"},
                         callback=on_ack(seq, stamp))
         send_seconds = time.perf_counter() - measure_start
         deadline = time.monotonic() + 15
@@ -406,7 +407,7 @@ def _run_setup(name: str, servers: list[Server], scene: Scene, cookies: dict[str
             spy.wait(timeout=60)
     finally:
         stop.set()
-    records: list[list[tuple[int, float, float]]] = []
+    records: list[list[tuple[int, float]]] = []
     for _ in procs:
         _kind, _index, recs, _error = out.get(timeout=120)
         records.extend(recs)
@@ -420,9 +421,10 @@ def _run_setup(name: str, servers: list[Server], scene: Scene, cookies: dict[str
     duplicates = 0
     for per_client in records:
         seen: set[int] = set()
-        for seq, sent, received in per_client:
+        for seq, received in per_client:
             if seq < warm or seq >= warm + measured:
                 continue
+            sent = sent_at[seq]
             if seq in seen:
                 duplicates += 1
                 continue

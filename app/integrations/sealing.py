@@ -113,7 +113,7 @@ def _load_private_key(key_path: Path) -> rsa.RSAPrivateKey:
     return key
 
 
-class _HubSigner(signers.SimpleSigner):  # type: ignore[misc]
+class _HubSigner(signers.SimpleSigner):
     """pyHanko's in-memory signer, with the key parsed once.
 
     ``SimpleSigner.sign_raw`` parses the key again (with its full RSA consistency check, about

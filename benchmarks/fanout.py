@@ -11,12 +11,15 @@ real push after commit. Two setups in one run:
 The project (N + 1 company users, the expert, the hub manager) is created with
 tests/factories.py on a temporary SQLite file, or on ``--database-url``
 (postgresql://…; its tables are dropped and recreated). One company user sends
-``bench <seq> <time.time()>``; the receivers (in ``--client-procs`` processes:
-one Python process cannot take 5k deliveries/s alone) subtract the stamp on
-arrival. Message bodies are committed to the database before they are pushed,
+``bench message <seq>`` and notes the time of each send; the receivers (in
+``--client-procs`` processes, python-socketio AsyncClients on one event loop
+each by default: threaded clients spend more CPU per delivery than the servers)
+note the time of each arrival, on the same host clock. The text holds no digits
+that look like a phone number: a masked message would also alert the hub.
+Message bodies are committed to the database before they are pushed,
 so the database is part of the figure. A warm-up at the same rate comes first.
 
-Options: ``--receivers --rate --duration --warmup --client-procs --threads
+Options: ``--receivers --rate --duration --warmup --client-procs --clients --threads
 --database-url --sqlite-journal --py-spy --redis-url`` (a Redis database number that is flushed; default
 ``redis://127.0.0.1:6379/9`` or ``BENCH_REDIS_URL``) and ``--check``: exit 1
 when a goal fails (p99(b) ≤ 50 ms, 100 % delivered, p99(b)/p99(a) ≤ 3).
@@ -220,8 +223,8 @@ def _login(base: str, email: str) -> str:
 # Receivers (in their own processes) ----------------------------------------------------------------
 
 
-def _client_class(lean: bool) -> Any:
-    """python-socketio's Client; ``lean``: one that handles each message on its reader thread.
+def _client_class(kind: str) -> Any:
+    """python-socketio's threaded Client; ``lean``: one that handles each message on its reader thread.
 
     The stock engine.io client starts a thread per received message, which costs the co-located
     receivers more CPU than the servers spend on the delivery; the lean one leaves that CPU to the servers.
@@ -229,7 +232,7 @@ def _client_class(lean: bool) -> Any:
     import engineio
     import socketio
 
-    if not lean:
+    if kind != "lean":
         return socketio.Client
 
     class InlineEngineIO(engineio.Client):  # type: ignore[misc]
@@ -245,27 +248,32 @@ def _client_class(lean: bool) -> Any:
     return LeanClient
 
 
+def _on_message(bucket: list[tuple[int, float]]) -> Any:
+    def on_message(data: Any) -> None:
+        now = time.time()
+        match = BODY_RE.match(data.get("text", "")) if isinstance(data, dict) else None
+        if match:
+            bucket.append((int(match.group(1)), now))
+    return on_message
+
+
 def _receiver_main(index: int, assignments: list[tuple[str, str]], project_id: int, out: Any, stop: Any,
-                   lean: bool) -> None:
+                   kind: str) -> None:
     """Connect and join every assigned client, report ready, record (seq, received at) until told to stop."""
-    client_class = _client_class(lean)
-
     records: list[list[tuple[int, float]]] = [[] for _ in assignments]
+    if kind == "async":
+        import asyncio
+
+        error = asyncio.run(_async_receivers(assignments, project_id, records, out, index, stop))
+        out.put(("done", index, records, error))
+        return
+    client_class = _client_class(kind)
     clients: list[Any] = []
-
-    def handler(bucket: list[tuple[int, float]]) -> Any:
-        def on_message(data: Any) -> None:
-            now = time.time()
-            match = BODY_RE.match(data.get("text", "")) if isinstance(data, dict) else None
-            if match:
-                bucket.append((int(match.group(1)), now))
-        return on_message
-
     error = ""
     try:
         for slot, (url, cookie) in enumerate(assignments):
             client = client_class(reconnection=False)
-            client.on("message", handler(records[slot]))
+            client.on("message", _on_message(records[slot]))
             client.connect(url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=30)
             clients.append(client)
             ack = client.call("join", {"project_id": project_id}, timeout=30)
@@ -279,6 +287,39 @@ def _receiver_main(index: int, assignments: list[tuple[str, str]], project_id: i
     for client in clients:
         with contextlib.suppress(Exception):
             client.disconnect()
+
+
+async def _async_receivers(assignments: list[tuple[str, str]], project_id: int,
+                           records: list[list[tuple[int, float]]], out: Any, index: int, stop: Any) -> str:
+    """python-socketio's AsyncClient (aiohttp websockets) for every assigned receiver, on one event loop.
+
+    One loop and aiohttp's compiled frame reader cost the receivers a fraction of the CPU of a thread
+    (or two) per client, so the co-located receivers leave the cores to the servers being measured.
+    """
+    import asyncio
+
+    import socketio
+
+    clients: list[Any] = []
+    error = ""
+    try:
+        for slot, (url, cookie) in enumerate(assignments):
+            client = socketio.AsyncClient(reconnection=False)
+            client.on("message", _on_message(records[slot]))
+            await client.connect(url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=30)
+            clients.append(client)
+            ack = await client.call("join", {"project_id": project_id}, timeout=30)
+            if not (isinstance(ack, dict) and ack.get("ok")):
+                raise RuntimeError(f"join refused: {ack!r}")
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    out.put(("ready", index, len(clients), error))
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    for client in clients:
+        with contextlib.suppress(Exception):
+            await client.disconnect()
+    return ""
 
 
 def _start_spies(folder: str, setup: str, servers: list[Server], seconds: float) -> list[subprocess.Popen[bytes]]:
@@ -336,7 +377,7 @@ def _run_setup(name: str, servers: list[Server], scene: Scene, cookies: dict[str
     for i, email in enumerate(scene.receiver_emails):
         assignments[i % args.client_procs].append((servers[i % len(servers)].url, cookies[email]))
     procs = [ctx.Process(target=_receiver_main, daemon=True,
-                         args=(k, assignments[k], scene.project_id, out, stop, args.lean_clients))
+                         args=(k, assignments[k], scene.project_id, out, stop, args.clients))
              for k in range(args.client_procs) if assignments[k]]
     for p in procs:
         p.start()
@@ -460,8 +501,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901 - one linear s
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds at the same rate (default 2)")
     parser.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late deliveries (default 2)")
     parser.add_argument("--client-procs", type=int, default=2, help="receiver processes (default 2)")
-    parser.add_argument("--lean-clients", action="store_true",
-                        help="receivers handle messages on their reader thread (no thread per message)")
+    parser.add_argument("--clients", choices=("async", "threads", "lean"), default="async",
+                        help="receivers: python-socketio AsyncClients on one event loop per process (default), "
+                             "threaded Clients (a thread per client and per message), or threaded Clients that "
+                             "handle each message on their reader thread")
     parser.add_argument("--threads", type=int, default=200, help="gunicorn threads per server (default 200)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""),
                         help="postgresql://… (tables dropped and recreated); default: a temporary SQLite file")

@@ -40,8 +40,10 @@ def create_app(config_class: type[Config] | None = None, **overrides: object) ->
     limiter.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     origins = list(app.config.get("SOCKETIO_ALLOWED_ORIGINS") or ()) or None  # None: same origin only
+    # async_handlers=False: a connection's events run one after another on its own reader thread, in the
+    # order they were sent, not on a new thread each; under load a thread per event piles up (PERFORMANCE.md §4.4).
     socketio.init_app(app, message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"], async_mode="threading",
-                      cors_allowed_origins=origins)
+                      cors_allowed_origins=origins, async_handlers=False)
 
     security.init_app(app)
     login.init_app(app)

@@ -28,7 +28,7 @@ from app.models import (
     VerificationStatus,
 )
 from app.models.mixins import utcnow
-from tests.conftest import login, make_app
+from tests.conftest import make_app
 
 PUBLIC = "public"  # anyone
 LOGIN = "login"  # any logged-in user
@@ -482,6 +482,7 @@ class World:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.data: dict[str, Any] = {}
+        self.tokens: dict[str, tuple[str, int]] = {}  # principal -> (token, its user_sessions row)
         self.dirty = True
 
     def ensure(self) -> dict[str, Any]:
@@ -500,8 +501,42 @@ class World:
                 "users": {name: user.id for name, user in built["users"].items()},
                 "args": built["args"],
             }
+            self.tokens = {}
             self.dirty = False
         return self.data
+
+    def log_in(self, client: Any, principal: str) -> None:
+        """Log ``client`` in with the principal's session of this world, opened at its first case.
+
+        Opening a session writes a row and commits; a world rebuilt after a call that may have changed
+        it (a log-out, a suspension...) opens new ones, and so does a case after one that ended it.
+        """
+        from app.login import SESSION_KEY
+        from app.models import User, UserSession
+        from app.services import sessions
+
+        user_id = self.data["users"][principal]
+        if principal not in self.tokens:
+            user = db.session.get(User, user_id)
+            token = sessions.open_session(user, ip="127.0.0.1", user_agent="pytest")
+            row = db.session.scalar(sa.select(sa.func.max(UserSession.id)).where(UserSession.user_id == user_id))
+            self.tokens[principal] = (token, int(row or 0))
+        with client.session_transaction() as sess:
+            sess.clear()
+            sess[SESSION_KEY] = self.tokens[principal][0]
+            sess["_user_id"] = str(user_id)
+            sess["_fresh"] = True
+
+    def forget_ended_session(self, principal: str) -> None:
+        """After a case: a session that the call revoked (or rotated away) is not used again."""
+        from app.models import UserSession
+
+        if principal in self.tokens:
+            row_id = self.tokens[principal][1]
+            live = db.session.scalar(sa.select(UserSession.id).where(UserSession.id == row_id,
+                                                                     UserSession.revoked_at.is_(None)))
+            if live is None:
+                del self.tokens[principal]
 
 
 @pytest.fixture(scope="module")
@@ -518,7 +553,6 @@ def world(shared_app: Flask) -> Any:
 @pytest.mark.parametrize(("endpoint", "method", "principal"), CASES)
 def test_route_access(world, endpoint, method, principal):
     from app.extensions import limiter
-    from app.models import User
 
     app = world.app
     with app.app_context():
@@ -531,7 +565,7 @@ def test_route_access(world, endpoint, method, principal):
             url = rule.build({k: data["args"][sources.get(k, k)] for k in rule.arguments}, append_unknown=False)[1]
             client = app.test_client()
             if principal != "anonymous":
-                login(client, db.session.get(User, data["users"][principal]))
+                world.log_in(client, principal)
             policy = POLICY.get(f"{endpoint}:{method}") or _policy(app, endpoint)
             assert policy is not None
             expected = _expected(policy, principal, endpoint)
@@ -568,4 +602,7 @@ def test_route_access(world, endpoint, method, principal):
         finally:
             if allowed_call and method != "GET":
                 world.dirty = True
+            db.session.remove()
+            if not world.dirty:
+                world.forget_ended_session(principal)
             db.session.remove()

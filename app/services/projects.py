@@ -110,10 +110,9 @@ def side_of(actor: User | None, project: Project) -> Side | None:
         return None
     if actor.is_staff:
         return Side.HUB
-    member = membership(actor, project)
-    if member is None:
-        return None
-    return ROLE_SIDES[member.role]
+    role = db.session.scalar(sa.select(ProjectMember.role).where(
+        ProjectMember.project_id == project.id, ProjectMember.user_id == actor.id, ProjectMember.removed_at.is_(None)))
+    return ROLE_SIDES[role] if role is not None else None
 
 
 def role_of(actor: User, project: Project) -> ProjectRole | None:

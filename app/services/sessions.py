@@ -11,7 +11,6 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import User, UserSession
@@ -47,17 +46,20 @@ def resolve(token: str | None, *, idle: timedelta, absolute: timedelta) -> User 
     """The user of a live session, or None when the token is unknown, revoked or expired."""
     if not token:
         return None
-    # One query for the session and its user: every request and every Socket.IO event comes here.
-    row = db.session.scalar(sa.select(UserSession).options(joinedload(UserSession.user))
-                            .where(UserSession.token_hash == _hash(token)))
-    if row is None or row.revoked_at is not None:
+    # One query for the session and its user: every request and every Socket.IO event comes here
+    # (two entities of one join cost less to load than a joined eager load).
+    found = db.session.execute(sa.select(UserSession, User).join(User, User.id == UserSession.user_id)
+                               .where(UserSession.token_hash == _hash(token))).first()
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None:
         return None
     now = datetime.now(UTC)
     if now - row.last_seen_at > idle or now - row.created_at > absolute:
         row.revoked_at = now
         uow.commit()
         return None
-    user = row.user
     if user.suspended_at is not None:
         return None
     if now - row.last_seen_at > TOUCH_EVERY:

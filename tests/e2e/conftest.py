@@ -39,8 +39,12 @@ class LiveServer:
         self.thread.join(timeout=5)
 
 
-def _fresh_postgres_database(name: str) -> str | None:
-    """On the PostgreSQL tier (TEST_DATABASE_URL), an empty database for the migrations to build."""
+def _fresh_postgres_database(suffix: str) -> str | None:
+    """On the PostgreSQL tier (TEST_DATABASE_URL), an empty database for the migrations to build.
+
+    It is named after this worker's test database (``test_gw1_e2e``...): the next run drops and
+    reuses it, so runs leave one scratch database per worker and suffix behind, not one per run.
+    """
     if not os.environ.get("TEST_DATABASE_URL"):
         return None
     from urllib.parse import urlparse
@@ -50,6 +54,7 @@ def _fresh_postgres_database(name: str) -> str | None:
     from tests.conftest import _to_sqlalchemy_url, postgres_url
 
     url = postgres_url()
+    name = f"{urlparse(url).path.lstrip('/') or 'test'}_{suffix}"
     admin = sa.create_engine(_to_sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -62,7 +67,7 @@ def _fresh_postgres_database(name: str) -> str | None:
 def live_app(tmp_path: Path) -> Iterator[Flask]:
     from flask_migrate import upgrade
 
-    database = _fresh_postgres_database(f"e2e_{os.getpid()}") or f"sqlite:///{tmp_path / 'e2e.db'}"
+    database = _fresh_postgres_database("e2e") or f"sqlite:///{tmp_path / 'e2e.db'}"
     app = create_app(
         TestingConfig,
         TESTING=False,

@@ -66,7 +66,7 @@ def card_app(tmp_path: Path, fake_provider: FakeStripe) -> Iterator[Flask]:
     """The app as a new user runs it (migrations, seeded catalog, CSRF on), with card payments configured."""
     from flask_migrate import upgrade
 
-    database = _fresh_postgres_database(f"e2e_pay_{id(tmp_path) % 100000}") or f"sqlite:///{tmp_path / 'e2e.db'}"
+    database = _fresh_postgres_database("e2e_pay") or f"sqlite:///{tmp_path / 'e2e.db'}"
     app = create_app(
         TestingConfig,
         TESTING=False,

@@ -126,7 +126,7 @@ def journey_app(tmp_path: Path, fake_provider: FakeStripe) -> Iterator[Flask]:
     """The app as a new user runs it (migrations, only the catalog seeded, CSRF on), card payments configured."""
     from flask_migrate import upgrade
 
-    database = _fresh_postgres_database(f"e2e_whole_{id(tmp_path) % 100000}") or f"sqlite:///{tmp_path / 'e2e.db'}"
+    database = _fresh_postgres_database("e2e_whole") or f"sqlite:///{tmp_path / 'e2e.db'}"
     app = create_app(
         TestingConfig,
         TESTING=False,

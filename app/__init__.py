@@ -8,7 +8,18 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Config, config_from_env
-from app.extensions import babel, configure_sqlite, csrf, db, limiter, login_manager, mail, migrate, socketio
+from app.extensions import (
+    babel,
+    configure_sqlite,
+    csrf,
+    db,
+    limiter,
+    login_manager,
+    mail,
+    migrate,
+    socketio,
+    socketio_manager,
+)
 
 
 def create_app(config_class: type[Config] | None = None, **overrides: object) -> Flask:
@@ -42,8 +53,9 @@ def create_app(config_class: type[Config] | None = None, **overrides: object) ->
     origins = list(app.config.get("SOCKETIO_ALLOWED_ORIGINS") or ()) or None  # None: same origin only
     # async_handlers=False: a connection's events run one after another on its own reader thread, in the
     # order they were sent, not on a new thread each; under load a thread per event piles up (PERFORMANCE.md §4.4).
-    socketio.init_app(app, message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"], async_mode="threading",
-                      cors_allowed_origins=origins, async_handlers=False)
+    # The manager is always given: Flask-SocketIO would keep one made for an earlier app of this process.
+    socketio.init_app(app, client_manager=socketio_manager(app.config["SOCKETIO_MESSAGE_QUEUE"]),
+                      async_mode="threading", cors_allowed_origins=origins, async_handlers=False)
 
     security.init_app(app)
     login.init_app(app)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import socketio as python_socketio
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -37,6 +39,60 @@ login_manager.login_view = "auth.login"
 mail = Mail()
 csrf = CSRFProtect()
 socketio = SocketIO()
+
+
+class RoomsRedisManager(python_socketio.RedisManager):
+    """python-socketio's Redis manager, with one round trip to Redis for several rooms at once.
+
+    A channel message goes to each side's room with its own text (company, expert, hub): three
+    emits, which the stock manager publishes one at a time. Each publish waits for Redis, and the
+    process that takes the sends pays the wait and a fresh turn at the interpreter lock three times
+    (PERFORMANCE.md §4.4). Messages are built exactly as ``PubSubManager.emit`` builds them.
+    """
+
+    connected: bool  # set by RedisManager
+
+    def emit_each(self, event: str, items: Sequence[tuple[str, Any]], namespace: str = "/") -> None:
+        """Emit ``event`` to each ``(room, data)``: delivered here at once, published to the others together."""
+        messages = [{"method": "emit", "event": event, "data": [data], "binary": False, "namespace": namespace,
+                     "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id}
+                    for room, data in items]
+        if any(python_socketio.packet.Packet.data_is_binary(m["data"]) for m in messages):
+            for room, data in items:
+                self.emit(event, data, namespace=namespace, room=room)
+            return
+        for message in messages:
+            self._handle_emit(message)  # the clients of this process
+        for attempt in (1, 2):  # as PubSubManager._publish: reconnect once
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                pipe = self.redis.pipeline(transaction=False)
+                for message in messages:
+                    pipe.publish(self.channel, self.json.dumps(message))
+                pipe.execute()
+                return
+            except Exception:
+                if attempt == 2:
+                    raise
+                self.connected = False
+
+
+def socketio_manager(message_queue: str | None) -> Any:
+    """The client manager of the Socket.IO server: rooms shared through Redis, or kept in this process."""
+    if message_queue:
+        return RoomsRedisManager(message_queue, channel="flask-socketio")
+    return python_socketio.Manager()
+
+
+def emit_each(event: str, items: Sequence[tuple[str, Any]]) -> None:
+    """Emit ``event`` to several rooms, each with its own data (one Redis round trip when rooms are shared)."""
+    manager = socketio.server.manager if socketio.server is not None else None
+    if isinstance(manager, RoomsRedisManager):
+        manager.emit_each(event, items)
+        return
+    for room, data in items:
+        socketio.emit(event, data, to=room)
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address)
 

@@ -617,11 +617,10 @@ def _prepare_push(project: Project, message: ProjectMessage, labels: dict[int, t
 
 def _push_quietly(message_id: int, payloads: list[tuple[str, dict[str, Any]]]) -> None:
     """After commit: emit the message to each side's room (a failure never fails the request)."""
-    from app.extensions import socketio
+    from app.extensions import emit_each
 
     try:
-        for to, data in payloads:
-            socketio.emit("message", data, to=to)
+        emit_each("message", payloads)
     except Exception:
         logger.warning("Could not push project message %s; clients catch up on reconnect", message_id,
                        exc_info=True)
@@ -630,11 +629,10 @@ def _push_quietly(message_id: int, payloads: list[tuple[str, dict[str, Any]]]) -
 def push_event(project_id: int, event: str, data: dict[str, Any], *, sides: Iterable[Side] = tuple(Side)) -> None:
     """Emit a workspace event (file preview ready, milestone changed...) to the given sides after commit."""
     def emit() -> None:
-        from app.extensions import socketio
+        from app.extensions import emit_each
 
         try:
-            for side in sides:
-                socketio.emit(event, {"project_id": project_id, **data}, to=room(project_id, side))
+            emit_each(event, [(room(project_id, side), {"project_id": project_id, **data}) for side in sides])
         except Exception:
             logger.warning("Could not push %s to project %s", event, project_id, exc_info=True)
 

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
-from flask import Flask, abort, g, redirect, request, send_file, url_for
+from flask import Flask, Response, abort, g, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -151,7 +151,7 @@ def allow_same_origin_framing() -> None:
 
 
 def send_inert(data: bytes, name: str, content_type: str, *, safe_types: Collection[str],
-               inline: bool = False) -> Any:
+               inline: bool = False) -> Response:
     """Serve a stored file so that it stays inert: a type outside ``safe_types`` as a byte stream,
     never sniffed, never cached, never read by another site; ``inline`` (previews) may be framed by
     this site's pages only, under the preview CSP."""

@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.x509.oid import NameOID
-from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder_data
+from pyhanko.keys import load_cert_from_pemder
+from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1, translate_pyca_cryptography_key_to_asn1
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
@@ -135,15 +136,9 @@ class _HubSigner(signers.SimpleSigner):
         return bytes(super().sign_raw(data, digest_algorithm))
 
 
-@dataclass(frozen=True)
-class _Material:
-    key: rsa.RSAPrivateKey
-    signer: _HubSigner
-
-
-_MATERIAL: dict[tuple[tuple[str, int, int], ...], _Material] = {}
-_MATERIAL_LOCK = threading.Lock()
-_MATERIAL_KEPT = 8
+_SIGNERS: dict[tuple[tuple[str, int, int], ...], _HubSigner] = {}
+_SIGNERS_LOCK = threading.Lock()
+_SIGNERS_KEPT = 8
 
 
 def _file_version(path: Path) -> tuple[str, int, int]:
@@ -151,8 +146,8 @@ def _file_version(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), stat.st_mtime_ns, stat.st_size
 
 
-def _material(key_file: Path, cert_file: Path) -> _Material:
-    """The key and certificate, read and checked once per version of the two files.
+def _signer(key_file: Path, cert_file: Path) -> _HubSigner:
+    """The signer of the key and certificate, read and checked once per version of the two files.
 
     Parsing an RSA key checks it (about 0.15 s); a seal used to pay that three times.
     A rewritten file (new key, new certificate) has a new version and is read again.
@@ -161,28 +156,22 @@ def _material(key_file: Path, cert_file: Path) -> _Material:
     :raises OSError, ValueError: a file is missing or unreadable.
     """
     version = (_file_version(key_file), _file_version(cert_file))
-    with _MATERIAL_LOCK:
-        found = _MATERIAL.get(version)
+    with _SIGNERS_LOCK:
+        found = _SIGNERS.get(version)
     if found is not None:
         return found
     key = _load_private_key(key_file)
     cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
     if _spki(cert.public_key()) != _spki(key.public_key()):
         raise SealingError(f"the certificate {cert_file} does not belong to the key {key_file}")
-    signer = _HubSigner(
-        key,
-        signing_cert=load_cert_from_pemder(str(cert_file)),
-        signing_key=load_private_key_from_pemder_data(
-            key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()), passphrase=None),
-        cert_registry=SimpleCertificateStore(),
-    )
-    material = _Material(key, signer)
-    with _MATERIAL_LOCK:
-        if len(_MATERIAL) >= _MATERIAL_KEPT:
-            _MATERIAL.clear()
-        _MATERIAL[version] = material
-    return material
+    signer = _HubSigner(key, signing_cert=translate_pyca_cryptography_cert_to_asn1(cert),
+                        signing_key=translate_pyca_cryptography_key_to_asn1(key),
+                        cert_registry=SimpleCertificateStore())
+    with _SIGNERS_LOCK:
+        if len(_SIGNERS) >= _SIGNERS_KEPT:
+            _SIGNERS.clear()
+        _SIGNERS[version] = signer
+    return signer
 
 
 def _spki(public_key: Any) -> bytes:
@@ -250,7 +239,7 @@ def ensure_hub_certificate(
     """
     key_file, cert_file = Path(key_path), Path(cert_path)
     if not replace and key_file.exists() and cert_file.exists():
-        _material(key_file, cert_file)  # raises when they do not belong together
+        _signer(key_file, cert_file)  # raises when they do not belong together
         return
     if not replace and cert_file.exists():
         raise SealingError(f"the certificate {cert_file} exists but its key {key_file} is missing")
@@ -293,7 +282,7 @@ def seal_pdf(
     :raises SealingError: the key or certificate cannot be loaded, or ``pdf`` cannot be signed.
     """
     try:
-        signer = _material(Path(key_path), Path(cert_path)).signer
+        signer = _signer(Path(key_path), Path(cert_path))
     except (OSError, ValueError, TypeError) as exc:
         raise SealingError(f"could not load the hub seal key {key_path} or certificate {cert_path}: {exc}") from exc
     meta = signers.PdfSignatureMetadata(

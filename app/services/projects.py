@@ -87,17 +87,16 @@ def user_room(user_id: int) -> str:
 # Membership -------------------------------------------------------------------------------
 
 
+def _active_member(actor: User, project: Project) -> tuple[sa.ColumnElement[bool], ...]:
+    return (ProjectMember.project_id == project.id, ProjectMember.user_id == actor.id,
+            ProjectMember.removed_at.is_(None))
+
+
 def membership(actor: User | None, project: Project) -> ProjectMember | None:
     """The actor's active membership row, if any."""
     if actor is None or actor.suspended_at is not None:
         return None
-    return db.session.scalar(
-        sa.select(ProjectMember).where(
-            ProjectMember.project_id == project.id,
-            ProjectMember.user_id == actor.id,
-            ProjectMember.removed_at.is_(None),
-        )
-    )
+    return db.session.scalar(sa.select(ProjectMember).where(*_active_member(actor, project)))
 
 
 def side_of(actor: User | None, project: Project) -> Side | None:
@@ -110,8 +109,7 @@ def side_of(actor: User | None, project: Project) -> Side | None:
         return None
     if actor.is_staff:
         return Side.HUB
-    role = db.session.scalar(sa.select(ProjectMember.role).where(
-        ProjectMember.project_id == project.id, ProjectMember.user_id == actor.id, ProjectMember.removed_at.is_(None)))
+    role = db.session.scalar(sa.select(ProjectMember.role).where(*_active_member(actor, project)))
     return ROLE_SIDES[role] if role is not None else None
 
 

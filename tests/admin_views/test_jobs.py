@@ -98,7 +98,8 @@ def page(client: FlaskClient, job: Job) -> str:
 
 
 def notifications_of(user: User) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id)))
+    return list(db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
 
 
 def events(action: str) -> list[AuditEvent]:

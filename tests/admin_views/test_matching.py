@@ -95,7 +95,8 @@ def invitations(job: Job) -> list[JobInvitation]:
 
 
 def notifications_of(expert: ExpertProfile) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == expert.user_id)))
+    return list(db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == expert.user_id).order_by(Notification.id)))
 
 
 # The screen ---------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def actions(entity_id: int, prefix: str = "company.") -> list[str]:
 
 
 def notes(user: User) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id)))
+    return list(db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
 
 
 def upload(name: str = "register.pdf", data: bytes | None = None) -> uploads.Upload:

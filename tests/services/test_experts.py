@@ -43,7 +43,8 @@ def ready_expert(status: S = S.DRAFT, *, with_cv: bool = True):
 
 
 def notes(user: User) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id)))
+    return list(db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
 
 
 def others() -> list[User]:
